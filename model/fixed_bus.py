@@ -1,0 +1,197 @@
+"""``fixed``: the project's own lookup, equal to the linear bus in O(log n + k).
+
+Design
+------
+Two structures, rebuilt on every register and unregister (registration is rare,
+lookups are hot, as in KVM):
+
+1. **The entries in linear order.** The ``(addr, len, dev)`` entries are kept
+   exactly as the linear bus keeps its devices: register appends, unregister
+   moves the last entry into the hole. An entry's index (its *slot*) is
+   therefore the position the linear bus would try that device at.
+
+2. **A segment table.** Every entry gets the byte extent
+   :func:`~iobus_verify.model.comparators.fixed_extent`: ``[addr, addr + len)``
+   with ``len`` read as the u32 the caller meant, length 0 as the one-byte
+   wildcard at ``addr``, clipped at 2**64 rather than wrapping. All extent
+   ends cut the address space into elementary segments; each segment covered by
+   at least one extent is stored as ``(lo, hi, slots)`` where ``slots`` lists,
+   in increasing slot order, every entry whose extent covers the segment.
+   Adjacent segments with the same ``slots`` are merged.
+
+A lookup for an access ``(addr, len)`` takes its first byte ``addr``, finds the
+segment containing it with the kernel's ``bsearch`` and
+:func:`~iobus_verify.model.comparators.fixed_point_cmp`, and offers the devices
+of ``slots`` in that order. No walk-back is needed: segments are disjoint, so at
+most one compares equal.
+
+Why it is right
+---------------
+* The sort order of the table (segments by ``lo``,
+  :func:`~iobus_verify.model.comparators.fixed_segment_cmp`) is a strict weak
+  order, and on disjoint segments a total one; the match comparator's equal set
+  is a single element. So ``bsearch`` is complete: if a segment contains the
+  point, it is found.
+* No extent boundary lies strictly inside a segment, so for any point ``x`` in a
+  segment, ``x`` lies in an extent exactly when the whole segment does. The
+  ``slots`` of the segment holding ``x`` are thus exactly the entries whose
+  extent contains ``x``, in linear order.
+* Hence, whenever every device accepts only accesses whose first byte lies in
+  its registered extent, the first device to accept is the one the linear bus
+  finds: the linear bus tries a superset (all devices) in the same order, and
+  the devices ``fixed`` skips would have refused.
+
+Why it is O(log n + k)
+----------------------
+``n`` extents have at most ``2n`` ends, so the table holds at most ``2n - 1``
+segments and ``bsearch`` makes at most ``ceil(log2(2n))`` <=
+``ceil(log2(n + 1)) + 1`` comparator calls. Then exactly ``k`` devices are
+offered, ``k`` being the number of registered ranges that contain the access's
+first byte; no comparator call is spent on ranges that do not contain it (the
+kernel's forward walk spends one on the entry that ends it). The price is paid
+at registration: the table is rebuilt by a sweep in O(n log n + size of the
+table), where the table's size is the sum of ``k`` over its segments (O(n^2) in
+the worst case of n nested ranges).
+
+Registration errors follow the linear bus exactly (300 devices counting every
+device, ``-ENOSPC`` before allocating, unregister allocating before it searches),
+so that allocation faults and capacity limits hit both buses alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from iobus_verify.model.cints import INT
+from iobus_verify.model.comparators import fixed_extent, fixed_point_cmp
+from iobus_verify.model.kbsearch import bsearch_today
+from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
+from iobus_verify.model.protocol import (
+    ENOENT,
+    ENOMEM,
+    ENOSPC,
+    EOPNOTSUPP,
+    AllocationHook,
+    BusStats,
+    always_allocate,
+)
+
+FIXED_SUMMARY = (
+    "this project's design: linear-order entries plus a segment table; "
+    "same device order as the linear bus in O(log n + k) comparisons"
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """``[lo, hi)`` (exact integers) and the slots of the entries covering it, in linear order."""
+
+    lo: int
+    hi: int
+    slots: tuple[int, ...]
+
+
+def build_segments(extents: list[tuple[int, int]]) -> tuple[Segment, ...]:
+    """The merged segment table of a list of extents, indexed by slot.
+
+    A sweep over the sorted extent ends: at each boundary the active set is the
+    set of extents covering the next elementary segment.
+    """
+    events: dict[int, list[tuple[int, int]]] = {}
+    for slot, (lo, hi) in enumerate(extents):
+        events.setdefault(lo, []).append((1, slot))
+        events.setdefault(hi, []).append((-1, slot))
+    active: set[int] = set()
+    table: list[Segment] = []
+    bounds = sorted(events)
+    for j, pos in enumerate(bounds):
+        for delta, slot in events[pos]:
+            if delta > 0:
+                active.add(slot)
+            else:
+                active.discard(slot)
+        if not active or j + 1 == len(bounds):
+            continue
+        slots = tuple(sorted(active))
+        nxt = bounds[j + 1]
+        if table and table[-1].hi == pos and table[-1].slots == slots:
+            table[-1] = Segment(table[-1].lo, nxt, slots)  # merge equal neighbours
+        else:
+            table.append(Segment(pos, nxt, slots))
+    return tuple(table)
+
+
+class FixedBus:
+    """The ``fixed`` variant (see the module docstring)."""
+
+    name = "fixed"
+
+    def __init__(self, capacity: int = NR_IOBUS_DEVS_2011, *, alloc: AllocationHook = always_allocate):
+        self.capacity = capacity
+        self._alloc = alloc
+        self._entries: list[tuple[int, int, Any]] = []
+        self._table: tuple[Segment, ...] = ()
+        self._comparisons = 0
+        self._callbacks = 0
+
+    def _rebuild(self) -> None:
+        self._table = build_segments([fixed_extent(INT, a, n) for a, n, _ in self._entries])
+
+    def register(self, addr: int, length: int, dev: Any) -> int:
+        if len(self._entries) > self.capacity - 1:
+            return -ENOSPC
+        if not self._alloc("register:kzalloc"):
+            return -ENOMEM
+        self._entries.append((addr, length, dev))
+        self._rebuild()
+        return 0
+
+    def unregister(self, dev: Any) -> int:
+        if not self._alloc("unregister:kzalloc"):
+            return -ENOMEM
+        for i, entry in enumerate(self._entries):
+            if entry[2] is dev:
+                last = self._entries.pop()  # the linear bus's move-last-into-hole
+                if i < len(self._entries):
+                    self._entries[i] = last
+                self._rebuild()
+                return 0
+        return -ENOENT
+
+    def _point_cmp(self, point: int, seg: Segment) -> int:
+        self._comparisons += 1
+        return fixed_point_cmp(INT, point, seg.lo, seg.hi)
+
+    def candidates(self, addr: int) -> list[Any]:
+        """The devices offered an access starting at ``addr``, in offering order."""
+        found = bsearch_today(addr, self._table, self._point_cmp)
+        if found.index is None:
+            return []
+        return [self._entries[s][2] for s in self._table[found.index].slots]
+
+    def write(self, addr: int, length: int, data: bytes) -> int:
+        for dev in self.candidates(addr):
+            self._callbacks += 1
+            if dev.write(addr, length, data) == 0:
+                return 0
+        return -EOPNOTSUPP
+
+    def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        for dev in self.candidates(addr):
+            self._callbacks += 1
+            rc, data = dev.read(addr, length)
+            if rc == 0:
+                return 0, data
+        return -EOPNOTSUPP, b""
+
+    def ranges(self) -> list[tuple[int, int, Any]]:
+        return list(self._entries)
+
+    def segments(self) -> tuple[Segment, ...]:
+        return self._table
+
+    def stats(self) -> BusStats:
+        s = BusStats(self._comparisons, self._callbacks)
+        self._comparisons = self._callbacks = 0
+        return s

@@ -1,0 +1,324 @@
+"""The range bus (the 2011 patch and its descendants), its variants, and the registry.
+
+A range bus keeps ``(addr, len, dev)`` entries in an array ordered by a *sort
+comparator*; an access ``(addr, len)`` is looked up with the kernel's
+``bsearch`` and a *match comparator* (key first), then walks back to the first
+entry that compares equal and forward, offering each equal entry's device until
+one returns 0. :class:`Variant` records every knob; :data:`VARIANTS` names them.
+
+``seed-2011`` is the seed patch exactly: ``kvm_io_bus_sort_cmp`` with no
+zero-length rule, append-then-``sort()`` (the 2005 heapsort) on register,
+swap-last-then-``sort()`` on unregister, the 2011 ``bsearch``, ``int len``,
+``NR_IOBUS_DEVS`` = 300 counting every device.
+
+``upstream`` is today's ``virt/kvm/kvm_main.c`` as stored at
+``ColinIanKing/linux-next`` @ 03b9d3141510e2d2d83eea1f60c18467b01b9ac2 (a
+linux-next snapshot that includes Keir Fraser's 2025 SRCU changes, upstream
+7d9a0273c459 and 7788255aba65; the ordered insert is upstream d4c67a7a54f1):
+``kvm_io_bus_cmp`` with the zero-length wildcard, ordered insertion on register
+(first ``i`` with ``cmp(range[i], new) > 0``), today's ``bsearch``,
+``NR_IOBUS_DEVS`` = 1000 counting only non-ioeventfd devices, order-preserving
+unregister that is silent when the device is absent, and, when the shrunken
+copy cannot be allocated, a NULL bus: every device is destroyed and later
+accesses and registrations return ``-ENOMEM``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from iobus_verify.model.cints import INT
+from iobus_verify.model.comparators import Comparator, cmp_2011, cmp_upstream
+from iobus_verify.model.kbsearch import BSEARCHES
+from iobus_verify.model.ksort import SORTS
+from iobus_verify.model.protocol import (
+    ENOENT,
+    ENOMEM,
+    ENOSPC,
+    EOPNOTSUPP,
+    AllocationHook,
+    BusStats,
+    always_allocate,
+)
+
+
+class RegisterRule(enum.Enum):
+    """How ``kvm_io_bus_register_dev`` places a new range."""
+
+    #: 2011 ``kvm_io_bus_insert_dev``: append at ``dev_count``, then ``sort()`` the array.
+    APPEND_THEN_SORT = "append-then-sort"
+    #: 2017 (d4c67a7a) to today: insert before the first ``i`` with ``cmp(range[i], new) > 0``.
+    ORDERED_INSERT = "ordered-insert"
+
+
+class UnregisterRule(enum.Enum):
+    """How ``kvm_io_bus_unregister_dev`` removes a device and fails."""
+
+    #: 2011: allocate first (-ENOMEM), find (-ENOENT), move the last entry into the
+    #: hole, ``sort()`` again. Callers destroy the device.
+    SWAP_LAST_THEN_SORT = "swap-last-then-sort"
+    #: Today: absent device or NULL bus -> 0; shift the tail (order kept); on
+    #: allocation failure install a NULL bus, destroy every device, -ENOMEM; on
+    #: success destroy the target.
+    SHIFT_TAIL = "shift-tail"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Every knob of a range bus. Comparators are the generic definitions of
+    :mod:`iobus_verify.model.comparators`, evaluated here on Python ints."""
+
+    name: str
+    summary: str
+    sort_cmp: Comparator
+    match_cmp: Comparator
+    sort: str  # a key of ksort.SORTS
+    bsearch: str  # a key of kbsearch.BSEARCHES
+    walk_back: bool
+    capacity: int  # NR_IOBUS_DEVS
+    capacity_excludes_ioeventfds: bool
+    register_rule: RegisterRule
+    unregister_rule: UnregisterRule
+
+
+def is_ioeventfd(dev: Any) -> bool:
+    """Devices declare themselves ioeventfds (``dev.ioeventfd = True``) so that
+    today's capacity rule can leave them out, as ``bus->ioeventfd_count`` does."""
+    return bool(getattr(dev, "ioeventfd", False))
+
+
+class RangeBus:
+    """A range bus run by a :class:`Variant`."""
+
+    def __init__(self, variant: Variant, capacity: int | None = None, *, alloc: AllocationHook = always_allocate):
+        self.variant = variant
+        self.name = variant.name
+        self.capacity = variant.capacity if capacity is None else capacity
+        self._alloc = alloc
+        self._range: list[tuple[int, int, Any]] = []
+        self._null = False  # today's bus pointer after a failed shrink
+        self._ioeventfd_count = 0
+        self._comparisons = 0
+        self._callbacks = 0
+        self._sort = SORTS[variant.sort]
+        self._bsearch = BSEARCHES[variant.bsearch]
+
+    # -- comparators on entries (addr, len, dev) --------------------------------
+    def _sort_cmp(self, r1, r2) -> int:
+        self._comparisons += 1
+        return self.variant.sort_cmp(INT, r1[0], r1[1], r2[0], r2[1])
+
+    def _match_cmp(self, key, r) -> int:
+        self._comparisons += 1
+        return self.variant.match_cmp(INT, key[0], key[1], r[0], r[1])
+
+    def _resort(self) -> None:
+        # The sort counts its own calls; the comparator passed is uncounted.
+        v = self.variant
+        out = self._sort(self._range, lambda a, b: v.sort_cmp(INT, a[0], a[1], b[0], b[1]))
+        self._comparisons += out.comparisons
+        self._range = list(out.items)
+
+    # -- registration -----------------------------------------------------------
+    def register(self, addr: int, length: int, dev: Any) -> int:
+        v = self.variant
+        if self._null:  # C: bus = kvm_get_bus(); if (!bus) return -ENOMEM;
+            return -ENOMEM
+        count = len(self._range)
+        if v.capacity_excludes_ioeventfds:
+            count -= self._ioeventfd_count  # C: dev_count - ioeventfd_count > NR_IOBUS_DEVS - 1
+        if count > self.capacity - 1:
+            return -ENOSPC
+        if v.register_rule is RegisterRule.APPEND_THEN_SORT:
+            if not self._alloc("register:kzalloc"):
+                return -ENOMEM
+            # kvm_io_bus_insert_dev's own "dev_count == NR_IOBUS_DEVS" check cannot fire
+            # after the check above, and its result is ignored by the caller.
+            self._range.append((addr, length, dev))
+            self._resort()
+        else:
+            if not self._alloc("register:kmalloc"):
+                return -ENOMEM
+            new = (addr, length, dev)
+            i = 0
+            # C: for (i = 0; i < dev_count; i++) if (kvm_io_bus_cmp(&range[i], &new) > 0) break;
+            while i < len(self._range) and not self._sort_cmp(self._range[i], new) > 0:
+                i += 1
+            self._range.insert(i, new)
+        if v.capacity_excludes_ioeventfds and is_ioeventfd(dev):
+            self._ioeventfd_count += 1  # eventfd.c: bus->ioeventfd_count++ after success
+        return 0
+
+    def unregister(self, dev: Any) -> int:
+        if self.variant.unregister_rule is UnregisterRule.SWAP_LAST_THEN_SORT:
+            return self._unregister_2011(dev)
+        return self._unregister_today(dev)
+
+    def _unregister_2011(self, dev: Any) -> int:
+        if not self._alloc("unregister:kzalloc"):  # allocated before the search
+            return -ENOMEM
+        for i, entry in enumerate(self._range):
+            if entry[2] is dev:
+                last = self._range.pop()  # C: dev_count--; range[i] = range[dev_count];
+                if i < len(self._range):
+                    self._range[i] = last
+                self._resort()  # C: sort(range, dev_count, ...)
+                return 0
+        return -ENOENT
+
+    def _unregister_today(self, dev: Any) -> int:
+        if self._null:  # C: if (!bus) return 0;
+            return 0
+        for i, entry in enumerate(self._range):
+            if entry[2] is dev:
+                break
+        else:
+            return 0  # C: if (i == bus->dev_count) return 0;
+        if not self._alloc("unregister:kmalloc"):
+            # C: NULL bus published; kvm_io_bus_destroy(old): destructor on every device.
+            doomed = [e[2] for e in self._range]
+            self._range = []
+            self._null = True
+            self._ioeventfd_count = 0
+            for d in doomed:
+                _destroy(d)
+            return -ENOMEM
+        del self._range[i]  # order-preserving copy around the hole
+        if self.variant.capacity_excludes_ioeventfds and is_ioeventfd(dev):
+            self._ioeventfd_count -= 1  # eventfd.c: if (bus) bus->ioeventfd_count--
+        _destroy(dev)  # C: kvm_iodevice_destructor(dev) (since 2023)
+        return 0
+
+    # -- accesses ---------------------------------------------------------------
+    def _first(self, key) -> int | None:
+        """``kvm_io_bus_get_first_dev``: bsearch, then walk back over equal entries."""
+        out = self._bsearch(key, self._range, self._match_cmp)
+        if out.index is None:
+            return None
+        off = out.index
+        if self.variant.walk_back:
+            # C: while (off > 0 && cmp(&key, &range[off-1]) == 0) off--;
+            while off > 0 and self._match_cmp(key, self._range[off - 1]) == 0:
+                off -= 1
+        return off
+
+    def _candidates(self, addr: int, length: int):
+        key = (addr, length)
+        idx = self._first(key)
+        if idx is None:
+            return
+        # C: while (idx < dev_count && cmp(&key, &range[idx]) == 0) { try; idx++; }
+        while idx < len(self._range) and self._match_cmp(key, self._range[idx]) == 0:
+            yield self._range[idx][2]
+            idx += 1
+
+    def write(self, addr: int, length: int, data: bytes) -> int:
+        if self._null:
+            return -ENOMEM
+        for dev in self._candidates(addr, length):
+            self._callbacks += 1
+            if dev.write(addr, length, data) == 0:
+                return 0
+        return -EOPNOTSUPP
+
+    def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        if self._null:
+            return -ENOMEM, b""
+        for dev in self._candidates(addr, length):
+            self._callbacks += 1
+            rc, data = dev.read(addr, length)
+            if rc == 0:
+                return 0, data
+        return -EOPNOTSUPP, b""
+
+    # -- optional protocol ------------------------------------------------------
+    def ranges(self) -> list[tuple[int, int, Any]]:
+        return list(self._range)
+
+    def stats(self) -> BusStats:
+        s = BusStats(self._comparisons, self._callbacks)
+        self._comparisons = self._callbacks = 0
+        return s
+
+
+def _destroy(dev: Any) -> None:
+    """``kvm_iodevice_destructor``: call the device's destructor when it has one."""
+    destructor = getattr(dev, "destructor", None)
+    if destructor is not None:
+        destructor()
+
+
+SEED_2011 = Variant(
+    name="seed-2011",
+    summary="the 2011 patch exactly: kvm_io_bus_sort_cmp, append+heapsort, 2011 bsearch, 300 devices",
+    sort_cmp=cmp_2011,
+    match_cmp=cmp_2011,
+    sort="2005",
+    bsearch="2011",
+    walk_back=True,
+    capacity=300,
+    capacity_excludes_ioeventfds=False,
+    register_rule=RegisterRule.APPEND_THEN_SORT,
+    unregister_rule=UnregisterRule.SWAP_LAST_THEN_SORT,
+)
+
+UPSTREAM = Variant(
+    name="upstream",
+    summary="today's kvm_main.c (linux-next 03b9d314): zero-length wildcard, ordered insert, "
+    "1000 non-ioeventfd devices, NULL bus on failed shrink",
+    sort_cmp=cmp_upstream,
+    match_cmp=cmp_upstream,
+    sort="today",  # unused: today's register inserts in place and never calls sort()
+    bsearch="today",
+    walk_back=True,
+    capacity=1000,
+    capacity_excludes_ioeventfds=True,
+    register_rule=RegisterRule.ORDERED_INSERT,
+    unregister_rule=UnregisterRule.SHIFT_TAIL,
+)
+
+
+@dataclass(frozen=True)
+class NamedBus:
+    """A bus the suite knows by name: the linear reference or a variant."""
+
+    name: str
+    summary: str
+    factory: Callable[..., Any] = field(repr=False)
+    capacity: int
+    reference: bool = False
+
+
+def _range_factory(variant: Variant) -> Callable[..., RangeBus]:
+    def factory(capacity: int | None = None, *, alloc: AllocationHook = always_allocate) -> RangeBus:
+        return RangeBus(variant, capacity, alloc=alloc)
+
+    factory.__name__ = f"{variant.name}_factory"
+    return factory
+
+
+def _registry() -> dict[str, NamedBus]:
+    from iobus_verify.model.fixed_bus import FIXED_SUMMARY, FixedBus
+    from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011, LinearBus
+
+    return {
+        "linear": NamedBus(
+            "linear",
+            "the reference: the pre-patch linear scan in registration order, 300 devices",
+            LinearBus,
+            NR_IOBUS_DEVS_2011,
+            reference=True,
+        ),
+        SEED_2011.name: NamedBus(SEED_2011.name, SEED_2011.summary, _range_factory(SEED_2011), SEED_2011.capacity),
+        UPSTREAM.name: NamedBus(UPSTREAM.name, UPSTREAM.summary, _range_factory(UPSTREAM), UPSTREAM.capacity),
+        "fixed": NamedBus("fixed", FIXED_SUMMARY, FixedBus, NR_IOBUS_DEVS_2011),
+    }
+
+
+#: Every named bus, the linear reference included.
+REGISTRY: dict[str, NamedBus] = _registry()
+
+#: The named variants under test (the reference excluded).
+VARIANTS: dict[str, NamedBus] = {k: v for k, v in REGISTRY.items() if not v.reference}

@@ -1,0 +1,128 @@
+"""Bus specs: how a user names the bus to test.
+
+A spec is one of:
+
+* a registered name: ``linear``, ``seed-2011``, ``upstream``, ``fixed``;
+* ``path/to/file.py:factory``: a factory in a Python file;
+* ``package.module:factory``: a factory in an importable module.
+
+:func:`resolve` turns a spec into a :class:`BusSpec` or raises
+:class:`~iobus_verify.errors.UsageError` with a one-line message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from iobus_verify.errors import UsageError
+from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
+from iobus_verify.model.protocol import AllocationHook
+from iobus_verify.model.sorted_bus import REGISTRY
+
+_PROTOCOL_METHODS = ("register", "unregister", "write", "read")
+
+
+@dataclass(frozen=True)
+class BusSpec:
+    """A resolved bus: what to call to make one, and how to name it."""
+
+    spec: str
+    name: str
+    factory: Callable[..., Any] = field(repr=False, compare=False)
+    capacity: int
+    kind: str  # "reference", "variant" or "plugin"
+    summary: str = ""
+
+    @property
+    def accepts_alloc(self) -> bool:
+        """Whether the factory takes the optional ``alloc`` keyword."""
+        try:
+            params = inspect.signature(self.factory).parameters
+        except (TypeError, ValueError):
+            return False
+        return "alloc" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def make(self, capacity: int | None = None, alloc: AllocationHook | None = None) -> Any:
+        """A new bus. A plugin that raises, or returns something that is not a
+        bus, gives a :class:`UsageError` naming the spec."""
+        cap = self.capacity if capacity is None else capacity
+        try:
+            bus = self.factory(cap, alloc=alloc) if alloc is not None and self.accepts_alloc else self.factory(cap)
+        except UsageError:
+            raise
+        except Exception as exc:  # a plugin's own bug, reported as bad input
+            raise UsageError(f"bus {self.spec!r}: factory({cap}) raised {type(exc).__name__}: {exc}") from exc
+        missing = [m for m in _PROTOCOL_METHODS if not callable(getattr(bus, m, None))]
+        if missing:
+            raise UsageError(
+                f"bus {self.spec!r}: factory returned {type(bus).__name__}, which lacks "
+                f"{', '.join(missing)}; a bus needs register, unregister, write and read (see the README)"
+            )
+        return bus
+
+
+def resolve(spec: str) -> BusSpec:
+    """Resolve a spec string (see the module docstring)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise UsageError("empty bus spec: give a variant name (see `iobus-verify variants`) or FILE.py:factory")
+    spec = spec.strip()
+    named = REGISTRY.get(spec)
+    if named is not None:
+        return BusSpec(
+            spec,
+            named.name,
+            named.factory,
+            named.capacity,
+            "reference" if named.reference else "variant",
+            named.summary,
+        )
+    if spec.startswith("c:"):
+        raise UsageError(f"bus {spec!r}: C buses (c:FILE.c) are not supported by this version yet")
+    if ":" not in spec:
+        known = ", ".join(sorted(REGISTRY))
+        raise UsageError(
+            f"unknown bus {spec!r}: use one of {known}, or a plugin as path/to/file.py:factory or module:factory"
+        )
+    target, _, attr = spec.rpartition(":")
+    module = _load_file(spec, target) if target.endswith(".py") or "/" in target else _load_module(spec, target)
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UsageError(f"bus {spec!r}: {target} has no attribute {attr!r}; name the factory after the colon")
+    if not callable(factory):
+        raise UsageError(f"bus {spec!r}: {target}:{attr} is a {type(factory).__name__}, not a callable factory")
+    capacity = getattr(factory, "capacity", NR_IOBUS_DEVS_2011)
+    name = getattr(factory, "bus_name", None) or f"{Path(target).stem}.{attr}"
+    return BusSpec(spec, name, factory, capacity, "plugin", (inspect.getdoc(factory) or "").split("\n")[0])
+
+
+def _load_file(spec: str, target: str):
+    path = Path(target)
+    if not path.is_file():
+        raise UsageError(f"bus {spec!r}: no file {target}; give the path of a Python file holding the factory")
+    mod_name = f"iobus_verify_plugin_{abs(hash(str(path.resolve())))}"
+    loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise UsageError(f"bus {spec!r}: {target} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[mod_name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[mod_name]
+        raise UsageError(f"bus {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _load_module(spec: str, target: str):
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"bus {spec!r}: no module {exc.name!r}; check the name or install it") from exc
+    except Exception as exc:
+        raise UsageError(f"bus {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Hypothesis properties and stateful differential machines."""

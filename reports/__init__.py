@@ -1,0 +1,1 @@
+"""Result records, report renderers, baselines."""

@@ -1,0 +1,3 @@
+from iobus_verify.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The ``iobus-verify`` command: argument parsing and wiring only.
+
+Each subcommand lives in its own module under ``iobus_verify.commands`` style
+entries of :data:`COMMANDS` and is imported only when used, so that
+``iobus-verify variants`` does not pay for z3 or Hypothesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from iobus_verify.errors import UsageError
+
+#: name -> (help line, "module:function" taking (argparse subparser) -> None for
+#: set-up, and "module:function" taking (args) -> int to run)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "variants": (
+        "list the named buses (the linear reference and the variants under test)",
+        "iobus_verify.cli:_variants_args",
+        "iobus_verify.cli:_variants_run",
+    ),
+}
+
+
+def _variants_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+
+
+def _variants_run(args: argparse.Namespace) -> int:
+    import json
+
+    from iobus_verify.model.sorted_bus import REGISTRY
+
+    if args.json:
+        rows = [
+            {"name": b.name, "reference": b.reference, "capacity": b.capacity, "summary": b.summary}
+            for b in REGISTRY.values()
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(n) for n in REGISTRY)
+    for b in REGISTRY.values():
+        tag = " (reference)" if b.reference else ""
+        print(f"{b.name:<{width}}  {b.summary}{tag}")
+    return 0
+
+
+def _resolve(ref: str) -> Callable:
+    module, _, func = ref.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iobus-verify",
+        description="Verify a KVM I/O bus lookup against the linear reference.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_line, setup, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_line, description=help_line)
+        _resolve(setup)(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    run = _resolve(COMMANDS[args.command][2])
+    try:
+        return int(run(args) or 0)
+    except UsageError as exc:
+        print(f"iobus-verify {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"iobus-verify {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -289,6 +289,10 @@ class NamedBus:
     factory: Callable[..., Any] = field(repr=False)
     capacity: int
     reference: bool = False
+    #: Which kernel's device rules and ioctl checks the VM pairs with this bus:
+    #: "2011" (the patch's era) or "today". The linear reference takes the era
+    #: of the bus it is compared with.
+    era: str = "today"
 
 
 def _range_factory(variant: Variant) -> Callable[..., RangeBus]:
@@ -310,8 +314,9 @@ def _registry() -> dict[str, NamedBus]:
             LinearBus,
             NR_IOBUS_DEVS_2011,
             reference=True,
+            era="2011",
         ),
-        SEED_2011.name: NamedBus(SEED_2011.name, SEED_2011.summary, _range_factory(SEED_2011), SEED_2011.capacity),
+        SEED_2011.name: NamedBus(SEED_2011.name, SEED_2011.summary, _range_factory(SEED_2011), SEED_2011.capacity, era="2011"),
         UPSTREAM.name: NamedBus(UPSTREAM.name, UPSTREAM.summary, _range_factory(UPSTREAM), UPSTREAM.capacity),
         "fixed": NamedBus("fixed", FIXED_SUMMARY, FixedBus, NR_IOBUS_DEVS_2011),
     }

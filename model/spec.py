@@ -38,6 +38,8 @@ class BusSpec:
     capacity: int
     kind: str  # "reference", "variant" or "plugin"
     summary: str = ""
+    #: Device rules and ioctl checks to pair with: "2011" or "today" (see NamedBus.era).
+    era: str = "today"
 
     @property
     def accepts_alloc(self) -> bool:
@@ -81,6 +83,7 @@ def resolve(spec: str) -> BusSpec:
             named.capacity,
             "reference" if named.reference else "variant",
             named.summary,
+            named.era,
         )
     if spec.startswith("c:"):
         raise UsageError(f"bus {spec!r}: C buses (c:FILE.c) are not supported by this version yet")
@@ -98,7 +101,10 @@ def resolve(spec: str) -> BusSpec:
         raise UsageError(f"bus {spec!r}: {target}:{attr} is a {type(factory).__name__}, not a callable factory")
     capacity = getattr(factory, "capacity", NR_IOBUS_DEVS_2011)
     name = getattr(factory, "bus_name", None) or f"{Path(target).stem}.{attr}"
-    return BusSpec(spec, name, factory, capacity, "plugin", (inspect.getdoc(factory) or "").split("\n")[0])
+    era = getattr(factory, "era", "today")
+    if era not in ("2011", "today"):
+        raise UsageError(f"bus {spec!r}: factory.era is {era!r}; set it to '2011' or 'today'")
+    return BusSpec(spec, name, factory, capacity, "plugin", (inspect.getdoc(factory) or "").split("\n")[0], era)
 
 
 def _load_file(spec: str, target: str):

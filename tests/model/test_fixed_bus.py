@@ -1,0 +1,88 @@
+"""The project's fixed design: linear order, completeness, cost bound."""
+
+import math
+
+from hypothesis import given, settings, strategies as st
+
+from iobus_verify.model.cints import INT
+from iobus_verify.model.comparators import fixed_extent
+from iobus_verify.model.fixed_bus import FixedBus, build_segments
+from iobus_verify.model.linear_bus import LinearBus
+from iobus_verify.model.protocol import ENOENT, ENOMEM, EOPNOTSUPP, FailNth
+
+TOP = 2**64
+
+
+class FirstByteDev:
+    """Accepts some of the accesses whose first byte lies in its extent (the premise)."""
+
+    def __init__(self, name, addr, length, picky):
+        self.name = name
+        self.lo, self.hi = fixed_extent(INT, addr, length)
+        self.picky = picky  # refuse odd addresses: devices may refuse what they are offered
+
+    def write(self, addr, length, data):
+        ok = self.lo <= addr < self.hi and not (self.picky and addr % 2)
+        return 0 if ok else -EOPNOTSUPP
+
+    def read(self, addr, length):
+        return self.write(addr, length, b""), self.name.encode()
+
+
+addrs = st.one_of(st.integers(0, 64), st.integers(TOP - 64, TOP - 1))
+lens = st.one_of(st.integers(0, 40), st.sampled_from([-1, -(2**31), 2**31 - 1]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    regs=st.lists(st.tuples(addrs, lens, st.booleans()), max_size=12),
+    removals=st.lists(st.integers(0, 11), max_size=6),
+    probes=st.lists(addrs, min_size=1, max_size=20),
+)
+def test_fixed_equals_linear_when_devices_accept_only_their_first_byte_extent(regs, removals, probes):
+    ref, bus = LinearBus(300), FixedBus(300)
+    devs = [FirstByteDev(f"d{i}", a, n, p) for i, (a, n, p) in enumerate(regs)]
+    for (a, n, _), d in zip(regs, devs):
+        assert ref.register(a, n, d) == bus.register(a, n, d)
+    for i in removals:
+        if i < len(devs):
+            assert ref.unregister(devs[i]) == bus.unregister(devs[i])
+    assert [d for _, _, d in bus.ranges()] == [d for _, _, d in ref.ranges()]
+    for x in probes:
+        assert bus.read(x, 4) == ref.read(x, 4)
+        assert bus.write(x, 1, b"\0") == ref.write(x, 1, b"\0")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30)), max_size=15), st.integers(0, 90))
+def test_segment_slots_are_exactly_the_extents_containing_the_point(extents, x):
+    ext = [(a, a + n) for a, n in extents]
+    table = build_segments(ext)
+    assert all(s.lo < s.hi for s in table)
+    assert all(a.hi <= b.lo for a, b in zip(table, table[1:]))  # disjoint and sorted
+    assert len(table) <= max(0, 2 * len(ext) - 1)
+    holding = [s for s in table if s.lo <= x < s.hi]
+    want = tuple(i for i, (lo, hi) in enumerate(ext) if lo <= x < hi)
+    assert (holding[0].slots if holding else ()) == want
+
+
+def test_fixed_registration_errors_follow_the_linear_bus():
+    alloc = FailNth(2)
+    bus = FixedBus(8, alloc=alloc)
+    d = FirstByteDev("a", 0, 1, False)
+    assert bus.register(0, 1, d) == 0
+    assert bus.unregister(d) == -ENOMEM
+    assert bus.unregister(FirstByteDev("b", 0, 1, False)) == -ENOENT
+    assert bus.unregister(d) == 0
+
+
+def test_fixed_cost_bound_with_200_devices_on_one_byte():
+    bus = FixedBus(300)
+    for i in range(200):
+        bus.register(0x1000, 1, FirstByteDev(f"e{i}", 0x1000, 1, False))
+    bus.stats()
+    assert bus.write(0x1001, 1, b"\0") == -EOPNOTSUPP
+    s = bus.stats()
+    assert s.callbacks == 0 and s.comparisons <= math.ceil(math.log2(201)) + 2
+    assert bus.write(0x1000, 1, b"\0") == 0
+    assert bus.stats().callbacks == 1

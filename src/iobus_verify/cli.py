@@ -22,6 +22,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.cli:_variants_args",
         "iobus_verify.cli:_variants_run",
     ),
+    "check": (
+        "run every property and proof against one bus, gate it on its baseline, write the reports",
+        "iobus_verify.reports.check:setup",
+        "iobus_verify.reports.check:run",
+    ),
+    "report": (
+        "check every named variant and write the index pages (the main job)",
+        "iobus_verify.reports.index:setup",
+        "iobus_verify.reports.index:run",
+    ),
+    "baseline": (
+        "manage the committed baselines (`baseline update --bus SPEC`)",
+        "iobus_verify.reports.baseline:setup",
+        "iobus_verify.reports.baseline:run",
+    ),
+    "diff": (
+        "list new, lost and changed findings between two report.json files",
+        "iobus_verify.reports.diff:setup",
+        "iobus_verify.reports.diff:run",
+    ),
 }
 
 

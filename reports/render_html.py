@@ -1,0 +1,191 @@
+"""report.html and the index page: self-contained HTML (inline CSS and SVG, no
+script, no network), every printed string escaped with :func:`html.escape`."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Iterable, Sequence
+
+from iobus_verify.reports.records import Result
+from iobus_verify.reports.report import Report
+from iobus_verify.reports.svg import hex_range, interval_diagram, intervals_from_counterexample, intervals_from_scenario
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2329;max-width:1180px;margin:0 auto;padding:18px 28px 60px;background:#fafbfc}
+h1{font-size:1.6em;margin:.2em 0 .4em}h2{margin-top:1.8em;border-bottom:1px solid #d8dee4;padding-bottom:.2em}h3{margin:1.4em 0 .3em}
+code,pre,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
+pre{background:#f1f3f5;padding:10px;overflow:auto;max-height:340px;border-radius:4px}
+table{border-collapse:collapse;margin:.6em 0;background:#fff}th,td{border:1px solid #d8dee4;padding:4px 9px;text-align:left;vertical-align:top}
+th{background:#eef1f4}td.num{text-align:right}
+.pass{background:#e6f4ea;color:#136c2e}.fail{background:#fde8e8;color:#9b1c1c;font-weight:600}
+.unknown{background:#fff4d6;color:#7a5200}.error{background:#f3e8fd;color:#5b21b6;font-weight:600}.none{color:#8a949e}
+.verdict{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600}
+.v-match{background:#e6f4ea;color:#136c2e}.v-regressed,.v-error{background:#fde8e8;color:#9b1c1c}.v-incomplete{background:#fff4d6;color:#7a5200}
+.meta{color:#4a5560}.finding{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:4px 16px 12px;margin:14px 0}
+.diagram{overflow-x:auto}a{color:#0b5cad}
+"""
+
+
+def page(title: str, body: Iterable[str]) -> str:
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            # No network, no script: a Content-Security-Policy that says so.
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+            f"<title>{escape(title)}</title>",
+            f"<style>{CSS}</style></head><body>",
+            *body,
+            "</body></html>",
+            "",
+        ]
+    )
+
+
+def status_cell(status: str, text: str | None = None, href: str | None = None) -> str:
+    label = escape(text if text is not None else status)
+    inner = f'<a href="{escape(href)}">{label}</a>' if href else label
+    return f'<td class="{escape(status)}">{inner}</td>'
+
+
+def verdict_badge(verdict: str) -> str:
+    return f'<span class="verdict v-{escape(verdict)}">{escape(verdict)}</span>'
+
+
+def finding_diagram(r: Result, title: str | None = None) -> str | None:
+    """The interval diagram of a finding, or None when it has no ranges."""
+    f = r.finding
+    if f is None:
+        return None
+    rows = []
+    if f.counterexample:
+        rows = intervals_from_counterexample(f.counterexample)
+    elif f.scenario:
+        rows = intervals_from_scenario(f.scenario)
+    if not rows:
+        return None
+    return interval_diagram(rows, title if title is not None else f"{r.id}: {f.cls}")
+
+
+def finding_section(r: Result, anchor: str, scenario_href: str | None, spec: str, heading: str = "h3") -> list[str]:
+    f = r.finding
+    assert f is not None
+    out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(f.cls)}</{heading}>"]
+    out.append(f"<p>{escape(f.explanation)}</p>")
+    if r.detail:
+        out.append(f'<p class="meta">How it was checked: {escape(r.detail)}</p>')
+    if f.counterexample:
+        out.append("<ul>")
+        for e in f.counterexample:
+            label = str(e.get("label", e.get("role", "range")))
+            out.append(f"<li>{escape(label)}: <code>{escape(hex_range(int(e['addr']), int(e['len'])))}</code></li>")
+        out.append("</ul>")
+    svg = finding_diagram(r)
+    if svg:
+        out.append(f'<div class="diagram">{svg}</div>')
+    if scenario_href:
+        cmd = f"iobus-verify replay {scenario_href} --bus {json.dumps(spec)}"
+        out.append(f'<p>Scenario: <a href="{escape(scenario_href)}">{escape(scenario_href)}</a>; replay with <code>{escape(cmd)}</code></p>')
+    if f.scenario is not None:
+        out.append("<details><summary>scenario JSON</summary>")
+        out.append(f"<pre>{escape(json.dumps(f.scenario, indent=2))}</pre></details>")
+    out.append("</div>")
+    return out
+
+
+def diff_section(diff, heading: str = "Since the previous report") -> list[str]:
+    """The new/lost/changed lists of a :class:`~iobus_verify.reports.diff.ReportDiff`."""
+    c = diff.comparison
+    out = [f"<h2>{escape(heading)}</h2>"]
+    if not (c.new or c.lost or c.changed):
+        return out + ["<p>No difference in findings.</p>"]
+    out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>note</th></tr>")
+    for title, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed)):
+        for k in keys:
+            cls = "fail" if title in ("new", "lost") else "unknown"
+            out.append(f'<tr><td class="{cls}">{title}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td><td>{escape(k.note)}</td></tr>')
+    out.append("</table>")
+    return out
+
+
+def gate_section(report: Report) -> list[str]:
+    g = report.gate
+    out = [
+        "<h2>Against the baseline</h2>",
+        f"<p>Verdict {verdict_badge(g.verdict)}; baseline: <code>{escape(g.baseline or 'none: judged strictly, every finding fails')}</code></p>",
+    ]
+    rows = [(t, k) for t, keys in (("new", g.new), ("lost", g.lost), ("changed", g.changed)) for k in keys]
+    if rows:
+        out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>note</th></tr>")
+        for t, k in rows:
+            cls = "unknown" if t == "changed" else "fail"
+            out.append(f'<tr><td class="{cls}">{t}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td><td>{escape(k.note)}</td></tr>')
+        out.append("</table>")
+    return out
+
+
+def render_report(report: Report, previous: Report | None = None) -> str:
+    from iobus_verify.reports.check import scenario_path
+    from iobus_verify.reports.render_md import anchor
+
+    b = report.bus
+    c = report.counts()
+    body = [
+        f"<h1>iobus-verify report: {escape(b.name)}</h1>",
+        f'<p class="meta">bus <code>{escape(b.spec)}</code> ({escape(b.kind)}){": " + escape(b.summary) if b.summary else ""}<br>',
+        f"profile {escape(report.profile)}, seed {report.seed}<br>",
+        "tools: " + ", ".join(f"{escape(k)} {escape(v)}" for k, v in report.tools.items()) + "</p>",
+        f"<p>{c['pass']} pass, {c['fail']} fail, {c['unknown']} unknown, {c['error']} error. Verdict {verdict_badge(report.gate.verdict)}</p>",
+    ]
+    if report.incomplete:
+        body.append(f'<p class="unknown"><b>Incomplete:</b> {escape(report.incomplete_reason or "")}</p>')
+    for p in report.phases:
+        if p.status != "done":
+            body.append(f'<p class="{"error" if p.status == "error" else "unknown"}">phase {escape(p.name)}: {escape(p.status)}: {escape(p.message)}</p>')
+    body += gate_section(report)
+    if previous is not None:
+        from iobus_verify.reports.diff import diff_reports
+
+        body += diff_section(diff_reports(previous, report))
+    body += ["<h2>Results</h2>", "<table><tr><th>id</th><th>kind</th><th>status</th><th>seconds</th><th>finding / detail</th></tr>"]
+    for r in report.results:
+        if r.finding:
+            info = f'<a href="#{escape(anchor(r))}">{escape(r.finding.cls)}</a>'
+        else:
+            info = escape(r.detail)
+        body.append(
+            f"<tr><td><code>{escape(r.id)}</code></td><td>{escape(r.kind)}</td>{status_cell(r.status)}"
+            f'<td class="num">{r.seconds:.2f}</td><td>{info}</td></tr>'
+        )
+    body.append("</table>")
+    if report.findings:
+        body.append("<h2>Findings</h2>")
+        for r in report.findings:
+            href = scenario_path(r) if r.finding.scenario is not None else None
+            body += finding_section(r, anchor(r), href, b.spec)
+    return page(f"iobus-verify: {b.name}", body)
+
+
+def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
+    """Variant x obligation table: rows are result ids, columns buses; a finding
+    cell links to its section in that bus's report.html."""
+    from iobus_verify.reports.render_md import anchor
+
+    ids = sorted({r.id for rep in reports for r in rep.results})
+    by = {rep.bus.name: {r.id: r for r in rep.results} for rep in reports}
+    out = ["<table><tr><th>obligation / property</th>" + "".join(f"<th>{escape(rep.bus.name)}</th>" for rep in reports) + "</tr>"]
+    for i in ids:
+        row = [f"<tr><td><code>{escape(i)}</code></td>"]
+        for rep in reports:
+            r = by[rep.bus.name].get(i)
+            if r is None:
+                row.append('<td class="none">not run</td>')
+            elif r.finding is not None:
+                row.append(status_cell(r.status, f"{r.status}: {r.finding.cls}", f"{href_prefix[rep.bus.name]}report.html#{anchor(r)}"))
+            else:
+                row.append(status_cell(r.status))
+        out.append("".join(row) + "</tr>")
+    out.append("</table>")
+    return out

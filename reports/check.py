@@ -280,15 +280,16 @@ def check(
     profile: str = "ci",
     seed: int = DEFAULT_SEED,
     out_root: Path = Path("out"),
-    phases: Sequence[Phase] = PHASES,
+    phases: Sequence[Phase] | None = None,
     baseline_path: Path | None = None,
     stream: IO[str] | None = None,
     bar: bool | None = None,
     timeout_s: float | None = None,
     prefix: str = "",
 ) -> CheckOutcome:
-    """Run, judge and write one bus. ``baseline_path``: an explicit baseline
-    file; otherwise the committed one of a named bus, or none (strict)."""
+    """Run, judge and write one bus. ``phases``: default :data:`PHASES` (read at
+    call time). ``baseline_path``: an explicit baseline file; otherwise the
+    committed one of a named bus, or none (strict)."""
     if profile not in PROFILES:
         raise UsageError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     if seed < 0:
@@ -304,7 +305,7 @@ def check(
         except UsageError:
             previous = None  # an unreadable old report is simply not compared with
     results, runs, reason, ctrl_c = run_phases(
-        spec, profile=profile, seed=seed, bus_dir=bus_dir, phases=phases, stream=stream, bar=bar, timeout_s=timeout_s, prefix=prefix
+        spec, profile=profile, seed=seed, bus_dir=bus_dir, phases=PHASES if phases is None else phases, stream=stream, bar=bar, timeout_s=timeout_s, prefix=prefix
     )
     gate = judge(results, runs, reason, bpath)
     report = Report(

@@ -26,7 +26,7 @@ from iobus_verify.errors import UsageError
 from iobus_verify.model.sorted_bus import VARIANTS
 from iobus_verify.model.spec import resolve
 from iobus_verify.reports import render_html
-from iobus_verify.reports.check import DEFAULT_SEED, PHASES, CheckOutcome, Phase, check, safe_name, scenario_path, summary_lines
+from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, check, safe_name, scenario_path, summary_lines
 from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg
 from iobus_verify.reports.diff import ReportDiff, diff_reports
 from iobus_verify.reports.render_md import anchor, md_escape
@@ -194,7 +194,7 @@ def report_all(
     profile: str = DEFAULT_PROFILE,
     seed: int = DEFAULT_SEED,
     buses: Sequence[str] | None = None,
-    phases: Sequence[Phase] = PHASES,
+    phases: Sequence[Phase] | None = None,
     stream: IO[str] | None = None,
     bar: bool | None = None,
     with_cost: bool = True,

@@ -4,7 +4,9 @@ A spec is one of:
 
 * a registered name: ``linear``, ``seed-2011``, ``upstream``, ``fixed``;
 * ``path/to/file.py:factory``: a factory in a Python file;
-* ``package.module:factory``: a factory in an importable module.
+* ``package.module:factory``: a factory in an importable module;
+* ``c:path/to/impl.c`` or ``c:path/to/impl.c:prefix``: a bus written in C
+  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`).
 
 :func:`resolve` turns a spec into a :class:`BusSpec` or raises
 :class:`~iobus_verify.errors.UsageError` with a one-line message saying what to fix.
@@ -86,7 +88,9 @@ def resolve(spec: str) -> BusSpec:
             named.era,
         )
     if spec.startswith("c:"):
-        raise UsageError(f"bus {spec!r}: C buses (c:FILE.c) are not supported by this version yet")
+        from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C specs
+
+        return resolve_c(spec)
     if ":" not in spec:
         known = ", ".join(sorted(REGISTRY))
         raise UsageError(

@@ -1,0 +1,85 @@
+"""Hypothesis settings profiles of the suite: ``dev``, ``ci`` and ``thorough``.
+
+A profile fixes the budget of every search the properties phase runs:
+
+* ``dev``: quick feedback while editing (random seed unless one is given).
+* ``ci``: a fixed budget, derandomized and seeded (``seed`` is printed and
+  recorded in every Result's detail), no example database, so that two runs
+  of the same commit find the same findings with the same shrunk scenarios.
+* ``thorough``: a long campaign; uses the example database so that what one
+  run learned is replayed first by the next (see ``--workers`` in
+  :mod:`iobus_verify.properties.campaign`).
+
+Selected by ``--hypothesis-profile NAME`` (Hypothesis's own pytest option) or
+the environment variable ``IOBUS_VERIFY_PROFILE`` (:func:`selected_profile`).
+Hypothesis itself knows the profiles under the names ``iobus-dev``,
+``iobus-ci`` and ``iobus-thorough`` as well as the plain names, so that
+``--hypothesis-profile ci`` works in the project's own test run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, settings
+
+from iobus_verify.errors import UsageError
+
+ENV_VAR = "IOBUS_VERIFY_PROFILE"
+PROFILE_NAMES = ("dev", "ci", "thorough")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a profile gives each search of the properties phase.
+
+    ``machine_examples``: runs of the differential machine per bus and search;
+    ``steps``: the machine's ``stateful_step_count`` (operations per run);
+    ``piece_examples``: examples per piece property (comparator laws, sort,
+    bsearch); ``small_capacity``: the bus capacity used by the capacity search
+    (small, so that filling the bus is cheap); ``derandomize``: seeded runs.
+    """
+
+    machine_examples: int
+    steps: int
+    piece_examples: int
+    small_capacity: int
+    derandomize: bool
+    use_database: bool
+
+
+BUDGETS: dict[str, Budget] = {
+    "dev": Budget(machine_examples=150, steps=40, piece_examples=300, small_capacity=4, derandomize=False, use_database=False),
+    "ci": Budget(machine_examples=300, steps=40, piece_examples=1000, small_capacity=4, derandomize=True, use_database=False),
+    "thorough": Budget(machine_examples=5000, steps=80, piece_examples=20000, small_capacity=6, derandomize=False, use_database=True),
+}
+
+_COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+
+for _name, _b in BUDGETS.items():
+    for _alias in (_name, f"iobus-{_name}"):
+        settings.register_profile(
+            _alias,
+            max_examples=_b.piece_examples,
+            stateful_step_count=_b.steps,
+            derandomize=_b.derandomize,
+            database=None if not _b.use_database else settings.default.database,
+            phases=tuple(Phase),
+            **_COMMON,
+        )
+
+
+def budget(profile: str) -> Budget:
+    """The :class:`Budget` of a profile name, or a :class:`UsageError` naming the choices."""
+    try:
+        return BUDGETS[profile]
+    except KeyError:
+        raise UsageError(f"unknown profile {profile!r}: use one of {', '.join(PROFILE_NAMES)}") from None
+
+
+def selected_profile(explicit: str | None = None, default: str = "ci") -> str:
+    """The profile to use: ``explicit`` if given, else ``$IOBUS_VERIFY_PROFILE``, else ``default``."""
+    name = explicit or os.environ.get(ENV_VAR) or default
+    budget(name)  # validates
+    return name

@@ -1,0 +1,301 @@
+"""Hypothesis strategies that reach the edges of the I/O bus, not uniform noise.
+
+A *range* is ``(addr, len)`` as the bus sees it: ``addr`` a ``gpa_t`` (u64),
+``len`` a C ``int`` (it may be zero or negative: a u32 zone size >= 2**31
+arrives negative). Every strategy here mixes the edge cases the issue lists with
+a uniform draw over the whole C domain, so nothing is excluded:
+
+* nested, identical, equal-start, adjacent and partly overlapping ranges
+  (:func:`related_range`, :func:`range_families`);
+* ranges ending exactly at, or wrapping past, the top of the 64-bit space;
+* lengths and sizes at the C limits around 2**31 and 2**32, and zero lengths;
+* accesses of 1, 2, 4 and 8 bytes on the first and last byte of a range, one
+  past it and straddling either end (:func:`accesses_near`);
+* many devices on one address (:func:`pile_up`: the patch's own experiment was
+  200 ioeventfds on one byte);
+* the fixed devices' real ports and addresses (:data:`FIXED_DEVICE_RANGES`).
+
+All strategies are pure descriptions; shrinking goes towards small addresses
+and small positive lengths because the uniform branches come after the
+edge-case branches in each ``one_of`` only where that keeps shrinking useful
+(Hypothesis shrinks ``one_of`` towards its first branch).
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from iobus_verify.model.cints import INT_MAX, INT_MIN, U32_MAX, U64_MAX, c_int
+
+Range = tuple[int, int]
+
+#: The kernel's fixed device registrations, (bus, addr, len): PIC master, slave
+#: and ELCR, PIT and dummy speaker on PIO; the IOAPIC on MMIO (kernel-facts 5.1-5.3).
+FIXED_DEVICE_RANGES: tuple[tuple[str, int, int], ...] = (
+    ("pio", 0x20, 2),
+    ("pio", 0xA0, 2),
+    ("pio", 0x4D0, 2),
+    ("pio", 0x40, 4),
+    ("pio", 0x61, 4),
+    ("mmio", 0xFEC00000, 0x100),
+)
+
+TOP = 1 << 64
+
+#: Addresses worth hitting on purpose: zero, the fixed devices' first and last
+#: bytes and one past them, and the top of the address space.
+INTERESTING_ADDRS: tuple[int, ...] = tuple(
+    sorted(
+        {0, 1, U64_MAX, U64_MAX - 1, U64_MAX - 3, U64_MAX - 7, 1 << 63, (1 << 63) - 1, 1 << 32, (1 << 32) - 1}
+        | {a + d for _, a, n in FIXED_DEVICE_RANGES for d in (-1, 0, 1, n - 1, n)}
+    )
+)
+
+#: The access sizes the guest really issues.
+ACCESS_SIZES: tuple[int, ...] = (1, 2, 4, 8)
+
+#: u32 sizes at the C limits: around 2**31 (where an ``int`` turns negative) and
+#: 2**32 (where a u32 wraps).
+U32_LIMIT_SIZES: tuple[int, ...] = (
+    (1 << 31) - 2,
+    (1 << 31) - 1,
+    1 << 31,
+    (1 << 31) + 1,
+    U32_MAX - 1,
+    U32_MAX,
+)
+
+#: The same limits as the ``int len`` the bus receives (the C conversion of
+#: each u32 size above), plus INT_MIN/INT_MAX themselves.
+C_LIMIT_LENGTHS: tuple[int, ...] = tuple(sorted({c_int(s) for s in U32_LIMIT_SIZES} | {INT_MIN, INT_MAX, -1}))
+
+
+def addresses() -> st.SearchStrategy[int]:
+    """A u64 address: small ones, interesting ones, near the top, or uniform."""
+    return st.one_of(
+        st.integers(0, 64),
+        st.sampled_from(INTERESTING_ADDRS),
+        st.integers(U64_MAX - 64, U64_MAX),
+        st.integers(0, U64_MAX),
+    )
+
+
+def lengths(*, allow_zero: bool = True, allow_negative: bool = True) -> st.SearchStrategy[int]:
+    """A C ``int`` length: access sizes, small, the C limits, or uniform."""
+    parts = [
+        st.sampled_from(ACCESS_SIZES),
+        st.integers(1, 16),
+        st.integers(1, 0x1000),
+    ]
+    if allow_zero:
+        parts.insert(0, st.just(0))
+    if allow_negative:
+        parts.append(st.sampled_from(C_LIMIT_LENGTHS))
+        parts.append(st.integers(INT_MIN, INT_MAX))
+    else:
+        parts.append(st.sampled_from([x for x in C_LIMIT_LENGTHS if x > 0]))
+        parts.append(st.integers(1, INT_MAX))
+    return st.one_of(parts)
+
+
+def zone_sizes() -> st.SearchStrategy[int]:
+    """A coalesced zone's ``__u32 size``: small, at the C limits, or uniform."""
+    return st.one_of(
+        st.sampled_from((0,) + ACCESS_SIZES),
+        st.integers(1, 0x1000),
+        st.sampled_from(U32_LIMIT_SIZES),
+        st.integers(0, U32_MAX),
+    )
+
+
+def ranges(*, allow_zero: bool = True, allow_negative: bool = True) -> st.SearchStrategy[Range]:
+    """An ``(addr, len)`` drawn independently (the uniform baseline)."""
+    return st.tuples(addresses(), lengths(allow_zero=allow_zero, allow_negative=allow_negative))
+
+
+@st.composite
+def small_world_ranges(draw) -> Range:
+    """Ranges from a tiny world: addresses 0-4 or the top 5 bytes, lengths -4..4,
+    a C limit, or a negative length that makes the u64 end land exactly on
+    2**64 (end 0) or just past it. Independent draws from it collide, nest,
+    share starts and wrap all the time, which is what breaks comparator laws;
+    cheap to draw."""
+    addr = draw(st.one_of(st.integers(0, 4), st.integers(U64_MAX - 4, U64_MAX)))
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return (addr, 0)
+    if kind == 1:
+        return (addr, draw(st.integers(-4, 4)))
+    if kind == 2 and addr <= 4:  # ends at 2**64 (u64 end 0) or a byte past it
+        return (addr, -addr + draw(st.integers(0, 1)))
+    return (addr, draw(st.sampled_from(C_LIMIT_LENGTHS)))
+
+
+def _clip_addr(a: int) -> int:
+    return a % TOP
+
+
+def _clip_len(n: int) -> int:
+    return max(INT_MIN, min(INT_MAX, n))
+
+
+#: The relations :func:`related_range` draws from, in shrinking order.
+RELATIONS = (
+    "identical",
+    "nested_inside",
+    "nesting",
+    "equal_start",
+    "adjacent",
+    "overlapping",
+    "zero_length",
+    "wrapped",
+    "at_top",
+)
+
+_SMALL = st.integers(1, 16)
+_SIZES = st.sampled_from(ACCESS_SIZES)
+
+
+def draw_related(draw, base: Range) -> Range:
+    """Draw a range in a chosen relation to ``base`` (see :func:`related_range`).
+
+    One flat function of direct draws rather than nested strategies: it is
+    called for most ranges the machine registers, so its cost matters.
+    """
+    a, n = base
+    size = n if n > 0 else 1
+    end = a + size  # exact end, may reach past 2**64
+    rel = RELATIONS[draw(st.integers(0, len(RELATIONS) - 1))]
+    if rel == "identical":
+        return (a, n)
+    if rel == "nested_inside":
+        if size == 1:
+            return (a, 1)
+        off = draw(st.integers(0, min(size - 1, 1 << 20)))
+        sub = draw(st.integers(1, max(1, min(size - off, 1 << 20))))
+        return (_clip_addr(a + off), sub)
+    if rel == "nesting":
+        before = draw(st.integers(0, min(a, 16)))
+        return (a - before, _clip_len(size + before + draw(st.integers(0, 16))))
+    if rel == "equal_start":
+        return (a, _clip_len(draw(st.integers(1, 2 * size + 4))) if draw(st.booleans()) else draw(lengths()))
+    if rel == "adjacent":
+        m = draw(_SMALL)
+        return (_clip_addr(end), m) if draw(st.booleans()) else (_clip_addr(a - m), m)
+    if rel == "overlapping":
+        m = draw(st.integers(2, 32))
+        if draw(st.booleans()):  # straddles base's end
+            k = draw(st.integers(1, min(m - 1, size)))
+            return (_clip_addr(end - k), m)
+        return (_clip_addr(a - draw(st.integers(1, m - 1))), m)  # straddles base's start
+    if rel == "zero_length":  # at base's start or one past its end
+        return (a, 0) if draw(st.booleans()) else (_clip_addr(end), 0)
+    if rel == "wrapped":
+        # Starts at or after base's start with a negative int length, so that
+        # its u64 end wraps below its start (a zone size >= 2**31 does this).
+        off = draw(st.integers(0, 16))
+        return (_clip_addr(a + off), draw(st.one_of(st.integers(-16, -1), st.sampled_from(C_LIMIT_LENGTHS))))
+    # at_top: ends exactly at 2**64 (extra 0) or wraps past it (extra > 0)
+    m = draw(st.one_of(_SIZES, st.just(size if size <= 1 << 20 else 1)))
+    return (_clip_addr(TOP - m + draw(st.integers(0, 8))), m)
+
+
+def related_range(base: Range) -> st.SearchStrategy[Range]:
+    """A range in a chosen relation to ``base``: identical, nested inside it,
+    nesting it, same start with another length, adjacent before or after,
+    partly overlapping either end, zero-length at its start or end, starting
+    inside it with a negative (wrapping) length, or ending at / wrapping past
+    2**64."""
+    return st.composite(lambda draw: draw_related(draw, base))()
+
+
+@st.composite
+def range_families(draw, min_size: int = 1, max_size: int = 8, *, allow_zero: bool = True) -> list[Range]:
+    """A list of ranges where each one is fresh or related to an earlier one,
+    so that nesting, identical starts, adjacency and overlap are common."""
+    k = draw(st.integers(min_size, max_size))
+    out: list[Range] = []
+    for _ in range(k):
+        if out and draw(st.integers(0, 3)):
+            base = out[draw(st.integers(0, len(out) - 1))]
+            r = draw_related(draw, base)
+            if not allow_zero and r[1] == 0:
+                r = (r[0], 1)
+        else:
+            r = draw(ranges(allow_zero=allow_zero))
+        out.append(r)
+    return out
+
+
+def accesses_near(r: Range) -> st.SearchStrategy[tuple[int, int]]:
+    """An access ``(addr, size)`` near range ``r``: its first byte, last byte,
+    one past its end, straddling either end, or inside it, with the guest's
+    access sizes (1, 2, 4, 8) and occasionally an odd size."""
+    a, n = r
+    size = n if n > 0 else 1
+    sizes = st.one_of(st.sampled_from(ACCESS_SIZES), st.sampled_from((0, 3, 16)))
+
+    @st.composite
+    def near(draw):
+        m = draw(sizes)
+        where = draw(
+            st.sampled_from(
+                (
+                    a,  # first byte
+                    a + size - max(m, 1),  # last bytes, ending at the end
+                    a + size - 1,  # last byte (straddles the end when m > 1)
+                    a + size,  # one past the end
+                    a - 1,  # one before (straddles the start when m > 1)
+                )
+            )
+            | st.integers(0, min(size, 1 << 20)).map(lambda o: a + o)
+        )
+        return (_clip_addr(where), m)
+
+    return near()
+
+
+def pile_up(max_devices: int = 200) -> st.SearchStrategy[tuple[Range, int]]:
+    """``(range, count)``: many devices registered on one range (the seed
+    patch's experiment registered 200 ioeventfds on one byte)."""
+    return st.tuples(
+        st.one_of(st.tuples(st.integers(0, 64), st.sampled_from(ACCESS_SIZES)), ranges()),
+        st.integers(2, max_devices),
+    )
+
+
+@st.composite
+def disjoint_families(draw, min_size: int = 0, max_size: int = 10, *, duplicates: bool = True) -> list[Range]:
+    """Pairwise-disjoint ranges (identical copies allowed when ``duplicates``).
+
+    Every range has a positive length and does not wrap: ``addr + len`` stays
+    strictly below 2**64 (a range ending exactly at 2**64 has a u64 end of 0,
+    which both kernel comparators misread). On such a family the 2011 and
+    upstream comparators are strict weak orders (identical copies are the only
+    equivalent elements), the condition under which the kernel's sort and
+    bsearch are specified to work. Drawn in a shuffled order.
+    """
+    k = draw(st.integers(min_size, max_size))
+    # Start anywhere, including near the top, then lay ranges out left to right.
+    cursor = draw(st.one_of(st.integers(0, 64), st.integers(0, U64_MAX // 2), st.just(U64_MAX - 64 * (k + 1))))
+    cursor = max(0, cursor)
+    out: list[Range] = []
+    for _ in range(k):
+        gap = draw(st.one_of(st.integers(0, 4), st.integers(0, 1 << 40)))
+        length = draw(st.one_of(st.sampled_from(ACCESS_SIZES), st.integers(1, 64), st.integers(1, INT_MAX)))
+        start = cursor + gap
+        if start + length >= TOP:  # would end at or past 2**64
+            break
+        out.append((start, length))
+        cursor = start + length
+        if duplicates and draw(st.integers(0, 4)) == 0:
+            out.append((start, length))
+    perm = draw(st.permutations(out))
+    return list(perm)
+
+
+def keys_for(family: list[Range]) -> st.SearchStrategy[Range]:
+    """A lookup key ``(addr, len)``: near one of ``family``'s ranges, or uniform."""
+    if not family:
+        return ranges()
+    return st.one_of(st.sampled_from(family).flatmap(accesses_near), ranges())

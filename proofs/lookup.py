@@ -95,24 +95,43 @@ def sorted_pair(pv: ProofVariant, r1, r2):
     return z3.And(c(r1, r2) <= 0, c(r2, r1) >= 0)
 
 
-@lru_cache(maxsize=None)
+LEMMAS = ("swo", "monotone", "accept_match", "unique")
+
+
 def lemmas(pv: ProofVariant, cond: C.Condition, timeout_s: float) -> dict[str, str]:
-    """Outcome of each pairwise lemma under ``cond`` (cached: the condition search reuses them)."""
-    out: dict[str, str] = {}
+    """Outcome of every pairwise lemma under ``cond``."""
+    return {k: lemma(pv, k, cond, timeout_s) for k in LEMMAS}
+
+
+@lru_cache(maxsize=None)
+def lemma(pv: ProofVariant, name: str, cond: C.Condition, timeout_s: float) -> str:
+    """Outcome of one pairwise lemma under ``cond`` (cached: the condition search reuses them).
+
+    ``swo``: the four comparator laws on three ranges; ``monotone``: the match
+    signs along two sorted elements; ``accept_match``: a probe that accepts the
+    access matches it; ``unique``: two ranges never both accept one access
+    (for ``fixed``: the segment-table invariant gives exactly the covering extents).
+    """
     if pv.kind == "fixed":
-        (k,) = (fresh_point("k"),)
+        k = fresh_point("k")
         segs = []
         for nm in ("s1", "s2"):
             lo, hi = z3.BitVec(f"{nm}.lo", 66), z3.BitVec(f"{nm}.hi", 66)
             segs.append((lo, hi, z3.And(z3.ULT(lo, hi), z3.ULE(hi, z3.BitVecVal(U64_MOD, 66)))))
         (l1, h1, ok1), (l2, h2, ok2) = segs
         m1, m2 = pv.match_cmp(Z3, k, l1, h1), pv.match_cmp(Z3, k, l2, h2)
-        out["swo"] = "proved"  # segments by lo: comparator.*.sort, proved unconditionally in obligations
-        out["monotone"] = _check(z3.And(ok1, ok2, z3.ULE(h1, l2), z3.Or(sign(m1) < sign(m2), z3.And(m1 == 0, m2 == 0))), timeout_s)
         key, r = fresh_range("access"), fresh_range("r")
         lo, hi = fixed_extent(Z3, r.addr, r.len)
-        acc = probe_accepts(Z3, key.addr, key.len, r.addr, r.len)
-        out["accept_match"] = _check(z3.And(is_access(Z3, key.addr, key.len), acc, pv.match_cmp(Z3, key.addr, lo, hi) != 0), timeout_s)
+        if name == "swo":  # segments by lo: comparator.*.sort laws, re-checked here
+            (a1, b1, o1), (a2, b2, o2) = segs
+            (a3, b3, o3) = (z3.BitVec("s3.lo", 66), z3.BitVec("s3.hi", 66), z3.BoolVal(True))
+            c = lambda u, v: pv.sort_cmp(Z3, u[0], u[1], v[0], v[1])  # noqa: E731
+            return _worst([_check(v, timeout_s) for v in _laws(c, (a1, b1), (a2, b2), (a3, b3)).values()])
+        if name == "monotone":
+            return _check(z3.And(ok1, ok2, z3.ULE(h1, l2), z3.Or(sign(m1) < sign(m2), z3.And(m1 == 0, m2 == 0))), timeout_s)
+        if name == "accept_match":
+            acc = probe_accepts(Z3, key.addr, key.len, r.addr, r.len)
+            return _check(z3.And(is_access(Z3, key.addr, key.len), acc, pv.match_cmp(Z3, key.addr, lo, hi) != 0), timeout_s)
         # segment invariant: a segment inside or outside each extent; a point of the segment
         # is then in the extent exactly when the segment is (so slots = covering extents)
         x = fresh_point("x")
@@ -121,25 +140,26 @@ def lemmas(pv: ProofVariant, cond: C.Condition, timeout_s: float) -> dict[str, s
         outside = z3.Or(z3.ULE(sh, lo), z3.ULE(hi, sl))
         in_seg = pv.match_cmp(Z3, x, sl, sh) == 0
         in_ext = pv.match_cmp(Z3, x, lo, hi) == 0
-        out["unique"] = _check(z3.And(z3.ULT(sl, sh), z3.Or(inside, outside), in_seg, in_ext != inside), timeout_s)
-        return out
+        return _check(z3.And(z3.ULT(sl, sh), z3.Or(inside, outside), in_seg, in_ext != inside), timeout_s)
     c = range_cmp(pv)
-    x, y, z_ = fresh_range("x"), fresh_range("y"), fresh_range("z")
-    hold3 = cond.holds(Z3, [(x.addr, x.len), (y.addr, y.len), (z_.addr, z_.len)])
-    laws = _laws(c, x, y, z_)
-    out["swo"] = _worst([_check(z3.And(*hold3, v), timeout_s) for v in laws.values()])
+    if name == "swo":
+        x, y, z_ = fresh_range("x"), fresh_range("y"), fresh_range("z")
+        hold3 = cond.holds(Z3, [(x.addr, x.len), (y.addr, y.len), (z_.addr, z_.len)])
+        return _worst([_check(z3.And(*hold3, v), timeout_s) for v in _laws(c, x, y, z_).values()])
     k, r1, r2 = fresh_range("access"), fresh_range("e1"), fresh_range("e2")
     hold2 = cond.holds(Z3, [(r1.addr, r1.len), (r2.addr, r2.len)])
     acc = is_access(Z3, k.addr, k.len)
     m1 = pv.match_cmp(Z3, k.addr, k.len, r1.addr, r1.len)
     m2 = pv.match_cmp(Z3, k.addr, k.len, r2.addr, r2.len)
-    out["monotone"] = _check(z3.And(*hold2, acc, sorted_pair(pv, r1, r2), sign(m1) < sign(m2)), timeout_s)
     p1 = probe_accepts(Z3, k.addr, k.len, r1.addr, r1.len)
     p2 = probe_accepts(Z3, k.addr, k.len, r2.addr, r2.len)
-    hold1 = cond.holds(Z3, [(r1.addr, r1.len)])
-    out["accept_match"] = _check(z3.And(*hold1, acc, p1, m1 != 0), timeout_s)
-    out["unique"] = _check(z3.And(*hold2, acc, p1, p2), timeout_s)
-    return out
+    if name == "monotone":
+        return _check(z3.And(*hold2, acc, sorted_pair(pv, r1, r2), sign(m1) < sign(m2)), timeout_s)
+    if name == "accept_match":
+        return _check(z3.And(*cond.holds(Z3, [(r1.addr, r1.len)]), acc, p1, m1 != 0), timeout_s)
+    if name == "unique":
+        return _check(z3.And(*hold2, acc, p1, p2), timeout_s)
+    raise ValueError(f"unknown lemma {name!r}")
 
 
 def _worst(outcomes: list[str]) -> str:
@@ -271,12 +291,16 @@ def induction(bsearch: str, timeout_s: float) -> str:
 def prove_by_lemmas(pv: ProofVariant, obligation: str, cond: C.Condition, n: int, timeout_s: float) -> list[ProofResult]:
     """The bounded (N <= n) and the unbounded result of the lemma route under ``cond``."""
     t0 = time.perf_counter()
-    lem = lemmas(pv, cond, timeout_s)
     need = needed(obligation)
-    state = _worst([lem[k] for k in need])
+    lem = {}
+    for k in need:  # stop at the first lemma that fails
+        lem[k] = lemma(pv, k, cond, timeout_s)
+        if lem[k] != "proved":
+            break
+    state = _worst(list(lem.values()))
     common = dict(id=obligation, variant=pv.name, condition=cond.name)
     if state != "proved":
-        why = ", ".join(f"{k}: {lem[k]}" for k in need)
+        why = ", ".join(f"{k}: {v}" for k, v in lem.items())
         return [
             ProofResult(
                 outcome="unknown", seconds=time.perf_counter() - t0, n=n, scope="bounded", method="pairwise lemmas",

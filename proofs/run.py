@@ -1,0 +1,172 @@
+"""Run every proof obligation for a variant; the entry point the reports and tests call.
+
+``run_proofs(spec_name, n=, timeout_s=, jobs=)`` returns project
+:class:`~iobus_verify.reports.records.Result` records (kind ``proof``):
+
+* the comparator obligations (unbounded: every 64-bit/``int`` value);
+* the lookup obligations: for ``seed-2011`` and ``upstream`` the exact
+  exploration's minimal, replayed counterexample; for ``fixed`` the lemma route,
+  one result bounded to ``N <= n`` and one for every N (id suffix ``@none`` is
+  never used: unconditional results carry the bare id, and ``extra.scope`` says
+  ``bounded``/``unbounded``);
+* for every refuted obligation of ``seed-2011``/``upstream``: the weakest
+  conditions (minimal conjunctions of :data:`conditions.ATOMS`) under which it
+  is proved, as results ``<id>@<condition>`` (bounded and unbounded).
+
+A refutation is only ever reported after the concrete model replayed it; a
+solver timeout gives ``unknown`` with the limit, never ``pass``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from importlib import resources
+
+from iobus_verify.proofs import conditions as C
+from iobus_verify.proofs import lookup as L
+from iobus_verify.proofs import obligations as O
+from iobus_verify.proofs.encode import ProofVariant, proof_variant
+from iobus_verify.proofs.results import ProofResult
+from iobus_verify.reports.records import Result
+
+#: Obligations (not lookup) checked under a condition: comparator laws as the ``swo`` lemma would.
+_COMPARATOR_LAWS = tuple(f"comparator.{law}" for law in O.LAWS)
+
+
+def _comparator_under(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s: float) -> ProofResult:
+    import z3
+
+    from iobus_verify.proofs.encode import Z3, fresh_range, range_cmp
+
+    t0 = time.perf_counter()
+    if ob_id == "comparator.match_interval":
+        out = L.lemma(pv, "monotone", cond, timeout_s)
+    else:
+        x, y, z_ = fresh_range("x"), fresh_range("y"), fresh_range("z")
+        hold = cond.holds(Z3, [(x.addr, x.len), (y.addr, y.len), (z_.addr, z_.len)])
+        viol = O._laws(range_cmp(pv), x, y, z_)[ob_id.split(".")[1]]
+        out = L._check(z3.And(*hold, viol), timeout_s)
+    return ProofResult(
+        id=ob_id, variant=pv.name, outcome=out if out != "refuted" else "unknown", seconds=time.perf_counter() - t0,
+        scope="unbounded", condition=cond.name, method="z3: negated law under the condition",
+        limit="" if out == "proved" else f"{out} under this condition (timeout {timeout_s:g}s)",
+    )
+
+
+def weakest_conditions(pv: ProofVariant, ob_id: str, timeout_s: float) -> list[C.Condition]:
+    """The minimal conjunctions of condition atoms under which ``ob_id`` is proved (by the lemma route)."""
+    found: list[C.Condition] = []
+    atoms_of = {}
+    for cond in C.combinations():
+        atoms = frozenset(cond.name.split("+"))
+        if any(a <= atoms for a in atoms_of.values()):
+            continue  # a weaker (sub)set already proves it
+        if ob_id.startswith("lookup."):
+            ok = all(L.lemma(pv, k, cond, timeout_s) == "proved" for k in L.needed(ob_id))
+        else:
+            ok = _comparator_under(pv, ob_id, cond, timeout_s).outcome == "proved"
+        if ok:
+            found.append(cond)
+            atoms_of[cond.name] = atoms
+    return found
+
+
+def _task(args) -> list[ProofResult]:
+    kind, name, ob_id, n, timeout_s = args
+    pv = proof_variant(name)
+    if kind == "comparators":
+        return O.check_all(pv, timeout_s)
+    if kind == "refute":
+        return [L.refute(pv, ob_id, n_max=n, timeout_s=timeout_s)]
+    if kind == "lemma":
+        return L.prove_by_lemmas(pv, ob_id, C.NONE, n, timeout_s)
+    raise ValueError(kind)
+
+
+def _conditional(pv: ProofVariant, refuted: list[str], n: int, timeout_s: float) -> list[ProofResult]:
+    out: list[ProofResult] = []
+    for ob_id in refuted:
+        t0 = time.perf_counter()
+        conds = weakest_conditions(pv, ob_id, timeout_s)
+        if not conds:
+            out.append(
+                ProofResult(
+                    id=ob_id, variant=pv.name, outcome="unknown", seconds=time.perf_counter() - t0, scope="bounded", n=n,
+                    condition="searched", method="condition search over " + ", ".join(a.name for a in C.ATOMS),
+                    limit=f"no conjunction of the condition atoms proves it (timeout {timeout_s:g}s per lemma)",
+                )
+            )
+        for cond in conds:
+            if ob_id.startswith("lookup."):
+                out.extend(L.prove_by_lemmas(pv, ob_id, cond, n, timeout_s))
+            else:
+                out.append(_comparator_under(pv, ob_id, cond, timeout_s))
+    return out
+
+
+def proof_results(spec_name: str, *, n: int, timeout_s: float, jobs: int = 1) -> list[ProofResult]:
+    """Every :class:`ProofResult` for ``spec_name`` (see the module docstring)."""
+    pv = proof_variant(spec_name)
+    tasks = [("comparators", pv.name, None, n, timeout_s)]
+    kind = "lemma" if pv.kind == "fixed" else "refute"
+    tasks += [(kind, pv.name, ob, n, timeout_s) for ob in L.LOOKUP]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as ex:
+            chunks = list(ex.map(_task, tasks))
+    else:
+        chunks = [_task(t) for t in tasks]
+    results = [r for chunk in chunks for r in chunk]
+    if pv.kind != "fixed":
+        refuted = [r.id for r in results if r.outcome == "refuted"]
+        results += _conditional(pv, refuted, n, timeout_s)
+    return results
+
+
+def run_proofs(spec_name: str, *, n: int, timeout_s: float, jobs: int = 1) -> list[Result]:
+    """The proofs of ``spec_name`` as project results (``pass``/``fail``/``unknown``)."""
+    return [r.to_result() for r in proof_results(spec_name, n=n, timeout_s=timeout_s, jobs=jobs)]
+
+
+@lru_cache(maxsize=None)
+def _expected() -> dict[str, list[str]]:
+    text = resources.files("iobus_verify.proofs").joinpath("expected.json").read_text()
+    return json.loads(text)["refuted"]
+
+
+def expected_refuted(variant: str) -> set[str]:
+    """The obligation ids the committed baseline (proofs/expected.json) expects refuted for ``variant``."""
+    return set(_expected().get(variant, ()))
+
+
+def render(results: list[ProofResult]) -> str:
+    """Human-readable lines: status, id, scope, time; counterexamples and conditions below."""
+    lines = []
+    for r in results:
+        lines.append(f"{r.outcome:8} {r.result_id:55} {r.describe()}  {r.seconds:.2f}s")
+        if r.outcome == "refuted":
+            lines.append(f"         {r.explanation}")
+        if r.outcome == "unknown":
+            lines.append(f"         limit: {r.limit}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m iobus_verify.proofs.run", description="z3 proofs of a variant")
+    ap.add_argument("variant", nargs="*", default=["seed-2011", "upstream", "fixed"])
+    ap.add_argument("-n", type=int, default=16)
+    ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--jobs", type=int, default=1)
+    a = ap.parse_args(argv)
+    for v in a.variant:
+        print(f"== {v}")
+        print(render(proof_results(v, n=a.n, timeout_s=a.timeout, jobs=a.jobs)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -101,6 +101,15 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
     body += ["<h2>Variant × obligation</h2>"] + render_html.matrix(reports, prefix)
     for name, d in diffs.items():
         body += render_html.diff_section(d, f"{name}: since the previous report in this folder")
+    body.append("<h2>Lookup cost</h2>")
+    if fig is not None:
+        body.append(
+            "<p>Comparator calls plus device callbacks for one access, with <i>n</i> devices registered on one byte and "
+            "the access on the next byte (no device matches, so this is the lookup alone). The ringed points are the "
+            f"patch's own experiment: {EXPERIMENT_DEVICES} ioeventfds on one byte, an access to another byte.</p>"
+        )
+        body.append(f'<div class="diagram">{cost}</div>')
+        body += ["<details><summary>the figures</summary>", *_cost_table_html(fig), "</details>"]
     body.append("<h2>Counterexamples</h2>")
     if not diagrams:
         body.append("<p>No finding carries ranges to draw.</p>")
@@ -111,15 +120,6 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
             f'<h3 id="{escape(safe_name(rep.bus.name))}-{escape(anchor(r))}">{escape(rep.bus.name)} · <code>{escape(r.id)}</code>: {escape(r.finding.cls)}</h3>'
             f'<p>{escape(r.finding.explanation)} <a href="{escape(href)}">details</a>{scen}</p><div class="diagram">{svg}</div>'
         )
-    body.append("<h2>Lookup cost</h2>")
-    if fig is not None:
-        body.append(
-            "<p>Comparator calls plus device callbacks for one access, with <i>n</i> devices registered on one byte and "
-            "the access on the next byte (no device matches, so this is the lookup alone). The ringed points are the "
-            f"patch's own experiment: {EXPERIMENT_DEVICES} ioeventfds on one byte, an access to another byte.</p>"
-        )
-        body.append(f'<div class="diagram">{cost}</div>')
-        body += _cost_table_html(fig)
     return (
         _write(out / "index.html", render_html.page("iobus-verify report", body)),
         _write(out / "index.md", _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted)),

@@ -134,11 +134,11 @@ def interval_diagram(rows: Sequence[Interval], title: str = "", max_rows: int = 
     ticks = sorted(points) or [0, 1]
     if len(ticks) == 1:
         ticks.append(ticks[0] + 1)
-    left, right, row_h, top = 170, 24, 26, 30 if title else 12
+    left, right, row_h, top = 170, 90, 26, 30 if title else 12
     step = max(46, min(120, 560 // max(1, len(ticks) - 1)))
     width = left + step * (len(ticks) - 1) + right
     axis_y = top + row_h * len(rows) + 8
-    height = axis_y + 96 + (16 if hidden else 0)
+    height = axis_y + 80 + (16 if hidden else 0)
     x_of = {t: left + i * step for i, t in enumerate(ticks)}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
@@ -189,7 +189,7 @@ PALETTE = ("#333333", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6cab", "#2
 def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping[str, tuple[int, float]], title: str) -> str:
     """Lines of cost per access against device count, both axes log2; ``marked``
     gives one point per bus (the patch's experiment), drawn as a ringed dot."""
-    left, right, top, bottom, w, h = 64, 190, 34, 48, 520, 300
+    left, right, top, bottom, w, h = 64, 250, 34, 48, 520, 300
     xs = [n for pts in series.values() for n, _ in pts] + [n for n, _ in marked.values()]
     ys = [c for pts in series.values() for _, c in pts] + [c for _, c in marked.values()]
     xmax = max(xs + [2])
@@ -221,6 +221,12 @@ def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping
         f'<text x="14" y="{top + h / 2}" transform="rotate(-90 14 {top + h / 2})" text-anchor="middle" style="{FONT}">'
         "comparator + callback calls per access (log)</text>"
     )
+    same: dict[str, str] = {}  # a series identical to an earlier one hides under it: say so
+    for i, (bus, pts) in enumerate(series.items()):
+        for other, opts in list(series.items())[:i]:
+            if list(opts) == list(pts) and other not in same:
+                same[bus] = other
+                break
     for i, (bus, pts) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         path = " ".join(f"{'M' if j == 0 else 'L'}{lx(n):.1f} {ly(c):.1f}" for j, (n, c) in enumerate(pts))
@@ -228,7 +234,8 @@ def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping
         out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
         ly_leg = top + 12 + i * 18
         out.append(f'<line x1="{left + w + 12}" y1="{ly_leg}" x2="{left + w + 36}" y2="{ly_leg}" stroke="{color}" stroke-width="2"{dash}/>')
-        out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}">{escape(bus)}</text>')
+        legend = bus + (f" (= {same[bus]})" if bus in same else "")
+        out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}">{escape(legend)}</text>')
         if bus in marked:
             n, c = marked[bus]
             out.append(

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
@@ -74,6 +74,11 @@ class PhaseUnavailable(Exception):
     """The phase's package is not installed (yet)."""
 
 
+class PhaseNotApplicable(Exception):
+    """The phase has nothing to check on this bus (e.g. no comparator to prove
+    on a plugged-in bus); recorded as ``not-run`` with the reason."""
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str
@@ -101,6 +106,10 @@ def _properties(ctx: PhaseContext) -> Sequence[Result]:
 
 
 def _proofs(ctx: PhaseContext) -> Sequence[Result]:
+    if ctx.spec.kind != "variant":
+        raise PhaseNotApplicable(
+            f"no proofs for a {ctx.spec.kind} bus: it has no comparator to prove (the properties check it)"
+        )
     mod = _import_phase("iobus_verify.proofs.run", "proofs")
     b = ctx.budget
     return mod.run_proofs(ctx.spec.spec, n=b.proof_n, timeout_s=b.proof_timeout_s, jobs=b.proof_jobs)
@@ -176,9 +185,12 @@ def run_phases(
                 if bad:
                     raise TypeError(f"phase {phase.name} returned {bad[0]} objects, not Result records")
                 got.sort(key=lambda r: r.id)  # parallel phases may finish in any order
-                results += got
+                results += unique_ids(got, {r.id for r in results})
                 runs.append(PhaseRun(phase.name, "done", time.monotonic() - t0))
                 progress.end("done", len(got))
+            except PhaseNotApplicable as exc:
+                runs.append(PhaseRun(phase.name, "not-run", time.monotonic() - t0, str(exc)))
+                progress.end("not applicable", 0)
             except KeyboardInterrupt as exc:
                 dt = time.monotonic() - t0
                 if isinstance(exc, _Deadline):
@@ -217,6 +229,29 @@ def run_phases(
             signal.signal(signal.SIGALRM, old_handler)
     del started
     return results, runs, reason, ctrl_c
+
+
+def unique_ids(results: Sequence[Result], taken: set[str]) -> list[Result]:
+    """Results with ids unique in the report: a repeated id (e.g. the bounded and
+    the unbounded proof of one obligation) gets its ``extra["scope"]`` appended
+    as ``id#scope``, or ``#2``, ``#3``... Deterministic, so baselines keep them."""
+    out = []
+    seen = set(taken)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.id] = counts.get(r.id, 0) + 1
+    for r in results:
+        rid = r.id
+        if counts[r.id] > 1 or rid in seen:
+            scope = r.extra.get("scope") if isinstance(r.extra, dict) else None
+            rid = f"{r.id}#{scope}" if scope else r.id
+            k = 2
+            while rid in seen:
+                rid = f"{r.id}#{k}"
+                k += 1
+        seen.add(rid)
+        out.append(r if rid == r.id else replace(r, id=rid))
+    return out
 
 
 def judge(results: Sequence[Result], runs: Sequence[PhaseRun], reason: str | None, baseline_path: Path | None) -> Gate:

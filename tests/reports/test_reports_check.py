@@ -196,3 +196,26 @@ def test_load_report_roundtrip(tmp_path, phases):
     o = check(resolve("seed-2011"), out_root=tmp_path, phases=phases, stream=open("/dev/null", "w"))
     again = load_report(o.bus_dir / "report.json")
     assert again.to_json() | {"tools": {}} == o.report.to_json() | {"tools": {}}
+
+
+def test_repeated_ids_are_made_unique(tmp_path):
+    def twice(ctx):
+        return [
+            Result("lookup.x@c", "proof", "pass", 0.0, extra={"scope": "bounded"}),
+            Result("lookup.x@c", "proof", "pass", 0.0, extra={"scope": "unbounded"}),
+            Result("lookup.y", "proof", "pass", 0.0),
+            Result("lookup.y", "proof", "pass", 0.0),
+        ]
+
+    o = check(resolve("fixed"), out_root=tmp_path, phases=(Phase("proofs", "proof", twice),), stream=open("/dev/null", "w"))
+    assert [r.id for r in o.report.results] == ["lookup.x@c#bounded", "lookup.x@c#unbounded", "lookup.y", "lookup.y#2"]
+
+
+def test_proofs_do_not_apply_to_a_plugin(tmp_path):
+    plugin = tmp_path / "p.py"
+    plugin.write_text("from iobus_verify.model.linear_bus import LinearBus\ndef make(capacity):\n    return LinearBus(capacity)\n")
+    from iobus_verify.reports.check import PHASES
+
+    o = check(resolve(f"{plugin}:make"), out_root=tmp_path, phases=[p for p in PHASES if p.name == "proofs"], stream=open("/dev/null", "w"))
+    assert o.exit_code == 0 and o.report.results == ()
+    assert o.report.phases[0].status == "not-run" and "no comparator" in o.report.phases[0].message

@@ -100,9 +100,8 @@ def _import_phase(module: str, what: str):
 
 def _properties(ctx: PhaseContext) -> Sequence[Result]:
     mod = _import_phase("iobus_verify.properties.run", "properties")
-    return mod.run_properties(
-        ctx.spec, profile=ctx.profile, seed=ctx.seed, out_dir=ctx.bus_dir / "properties", progress=ctx.progress
-    )
+    # out_dir None: check writes one scenario file per finding itself (scenarios/).
+    return mod.run_properties(ctx.spec, profile=ctx.profile, seed=ctx.seed, out_dir=None, progress=ctx.progress)
 
 
 def _proofs(ctx: PhaseContext) -> Sequence[Result]:

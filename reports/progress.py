@@ -34,6 +34,7 @@ class PhaseProgress:
         self.start = time.monotonic()
         self._last_line = 0.0
         self._last_pct = -1
+        self._last_message = ""
 
     def begin(self) -> None:
         self._line(f"{self.prefix}[{self.phase}] started", final=not self.bar)
@@ -56,10 +57,13 @@ class PhaseProgress:
                 text = f"{self.prefix}[{self.phase}] {count}{message} {elapsed:5.1f}s"
             self._line(text[:119], final=False)
             return
-        # Plain mode: at most one line per 10% step or per 10 s, so CI logs stay short.
+        # Plain mode: a line per new message, else at most one per 10% step or per
+        # 10 s, so CI logs stay short.
         pct = int(10 * done / total) if total and done is not None else None
         now = time.monotonic()
-        if (pct is not None and pct > self._last_pct) or now - self._last_line >= 10:
+        fresh = bool(message) and message != self._last_message
+        self._last_message = message or self._last_message
+        if fresh or (pct is not None and pct > self._last_pct) or now - self._last_line >= 10:
             self._last_pct = pct if pct is not None else self._last_pct
             where = f"{done}/{total} " if total else (f"{done} " if done is not None else "")
             self._line(f"{self.prefix}[{self.phase}] {where}{message} ({elapsed:.1f}s)".rstrip(), final=True)

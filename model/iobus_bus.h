@@ -39,7 +39,9 @@
  *   const char p##summary[];  one line shown in reports.
  *
  * Devices are opaque handles: compare them, store them, pass them back to
- * iobus_dev_write()/iobus_dev_read(); never dereference them.
+ * iobus_dev_write()/iobus_dev_read() (and, for code modelled on today's
+ * kernel, iobus_dev_destructor()/iobus_dev_is_ioeventfd()); never dereference
+ * them.
  *
  * Allocation: call iobus_zalloc()/iobus_malloc() with a site name at each
  * allocation the kernel code makes on register/unregister (the suite's
@@ -80,6 +82,10 @@ struct iobus_host {
 	int (*dev_read)(void *ctx, iobus_dev_t dev, uint64_t addr, int len, void *val);
 	/* Nonzero when the allocation at `site` may proceed, 0 when it must fail. */
 	int (*alloc_ok)(void *ctx, const char *site);
+	/* kvm_iodevice_destructor(): today's unregister destroys what it removes. */
+	void (*dev_destructor)(void *ctx, iobus_dev_t dev);
+	/* Nonzero for an ioeventfd (today's capacity rule leaves them out). */
+	int (*dev_is_ioeventfd)(void *ctx, iobus_dev_t dev);
 };
 
 /* One entry of p##ranges(). */
@@ -105,6 +111,16 @@ static inline int iobus_dev_read(const struct iobus_host *host, iobus_dev_t dev,
 				 void *val)
 {
 	return host->dev_read(host->ctx, dev, addr, len, val);
+}
+
+static inline void iobus_dev_destructor(const struct iobus_host *host, iobus_dev_t dev)
+{
+	host->dev_destructor(host->ctx, dev);
+}
+
+static inline int iobus_dev_is_ioeventfd(const struct iobus_host *host, iobus_dev_t dev)
+{
+	return host->dev_is_ioeventfd(host->ctx, dev);
 }
 
 /* malloc() that first asks the suite's allocation hook; NULL when refused. */

@@ -345,7 +345,7 @@ class CBus:
                 elif tag == "exited":
                     st.child = None
                     raise self._fail(BusCrashed(op, call, reply[2], reply[1], w.log_tail(since)), recycle=True)
-                elif tag in ("cb_write", "cb_read", "cb_alloc"):
+                elif tag in ("cb_write", "cb_read", "cb_alloc", "cb_destructor", "cb_ioeventfd"):
                     wire.send(w.wfd, self._callback(op, call, reply))
                 else:
                     raise self._fail(CBusError(op, call, f"worker protocol error: {reply!r}"))
@@ -363,6 +363,13 @@ class CBus:
         if dev is None:
             raise self._fail(CBusError(op, call, f"the C code called a device with a handle the suite never gave: {h:#x}"))
         try:
+            if tag == "cb_ioeventfd":
+                return ("cbret", bool(getattr(dev, "ioeventfd", False)))
+            if tag == "cb_destructor":
+                destructor = getattr(dev, "destructor", None)
+                if destructor is not None:
+                    destructor()
+                return ("cbret",)
             if tag == "cb_write":
                 return ("cbret", int(dev.write(reply[2], reply[3], reply[4])))
             rc, data = dev.read(reply[2], reply[3])

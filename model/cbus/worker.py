@@ -21,7 +21,8 @@ Child protocol (requests from the suite, replies from the child)::
 
 While a request runs, the C code's device and allocation callbacks become
 ``("cb_write", handle, addr, len, data)``, ``("cb_read", handle, addr, len)``
-and ``("cb_alloc", site)`` frames; the suite answers each with ``("cbret", ...)``
+and ``("cb_alloc", site)``, ``("cb_destructor", handle)`` and ``("cb_ioeventfd",
+handle)`` frames; the suite answers each with ``("cbret", ...)``
 and the child returns that answer to the C code. Devices thus live in the
 suite's process only.
 """
@@ -42,10 +43,19 @@ MAX_BUFFER = 1 << 20
 WRITE_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p)
 READ_CB = WRITE_CB
 ALLOC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)
+DESTRUCTOR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+FLAG_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class Host(ctypes.Structure):  # struct iobus_host
-    _fields_ = [("ctx", ctypes.c_void_p), ("dev_write", WRITE_CB), ("dev_read", READ_CB), ("alloc_ok", ALLOC_CB)]
+    _fields_ = [
+        ("ctx", ctypes.c_void_p),
+        ("dev_write", WRITE_CB),
+        ("dev_read", READ_CB),
+        ("alloc_ok", ALLOC_CB),
+        ("dev_destructor", DESTRUCTOR_CB),
+        ("dev_is_ioeventfd", FLAG_CB),
+    ]
 
 
 class Range(ctypes.Structure):  # struct iobus_range
@@ -112,7 +122,14 @@ class Child:
         # how many bytes the accepting device stored.
         self.buf_addr, self.buf_size, self.data, self.op_len, self.stored = None, 0, b"", 0, 0
         # Keep the callback objects alive as long as the host struct points at them.
-        self.host = Host(None, WRITE_CB(self._cb_write), READ_CB(self._cb_read), ALLOC_CB(self._cb_alloc))
+        self.host = Host(
+            None,
+            WRITE_CB(self._cb_write),
+            READ_CB(self._cb_read),
+            ALLOC_CB(self._cb_alloc),
+            DESTRUCTOR_CB(self._cb_destructor),
+            FLAG_CB(self._cb_ioeventfd),
+        )
 
     # -- callbacks from C -------------------------------------------------------
     def _ask(self, msg):
@@ -143,6 +160,12 @@ class Child:
         if rc == 0:
             self.stored = n
         return rc
+
+    def _cb_destructor(self, ctx, dev):
+        self._ask(("cb_destructor", dev or 0))
+
+    def _cb_ioeventfd(self, ctx, dev):
+        return 1 if self._ask(("cb_ioeventfd", dev or 0))[1] else 0
 
     def _cb_alloc(self, ctx, site):
         if not self.has_alloc:

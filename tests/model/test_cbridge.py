@@ -305,6 +305,27 @@ def test_device_exception_propagates_and_kills_the_bus(crashy):
         bus.write(0, 1, b"x")
 
 
+def test_destructor_and_ioeventfd_callbacks(tmp_path):
+    f = tmp_path / "today.c"
+    f.write_text(
+        _bus_source()
+        .replace("{ b->d = d; return 0; }", "{ b->d = d; return iobus_dev_is_ioeventfd(b->h, d); }")
+        .replace("{ return 0; }", "{ iobus_dev_destructor(b->h, d); return 0; }")
+    )
+
+    class Eventfd(Probe):
+        ioeventfd = True
+
+        def destructor(self):
+            self.log.append("destroyed")
+
+    bus = resolve(f"c:{f}").make()
+    plain, efd = Probe(0, 0, 1, []), Eventfd(1, 0, 1, [])
+    assert bus.register(0, 1, plain) == 0 and bus.register(0, 1, efd) == 1
+    assert bus.unregister(efd) == 0 and efd.log == ["destroyed"]
+    assert bus.unregister(plain) == 0  # no destructor: nothing to call
+
+
 # -- the cache ----------------------------------------------------------------
 
 

@@ -12,9 +12,12 @@ A profile fixes the budget of every search the properties phase runs:
 
 Selected by ``--hypothesis-profile NAME`` (Hypothesis's own pytest option) or
 the environment variable ``IOBUS_VERIFY_PROFILE`` (:func:`selected_profile`).
-Hypothesis itself knows the profiles under the names ``iobus-dev``,
-``iobus-ci`` and ``iobus-thorough`` as well as the plain names, so that
-``--hypothesis-profile ci`` works in the project's own test run.
+Hypothesis knows them as ``iobus-dev``, ``iobus-ci`` and ``iobus-thorough``,
+and under the plain names where those are free (Hypothesis's own ``ci``
+profile, derandomized with no database, is kept), so that
+``--hypothesis-profile dev|ci|thorough`` works. The *budgets* of the suite's
+own searches always come from :data:`BUDGETS`, whichever settings profile is
+loaded.
 """
 
 from __future__ import annotations
@@ -57,8 +60,19 @@ BUDGETS: dict[str, Budget] = {
 
 _COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
 
+def _registered(name: str) -> bool:
+    try:
+        settings.get_profile(name)
+        return True
+    except Exception:  # InvalidArgument: not registered
+        return False
+
+
 for _name, _b in BUDGETS.items():
-    for _alias in (_name, f"iobus-{_name}"):
+    # The plain names are registered only when free: Hypothesis ships its own
+    # derandomized ``ci`` profile, which is compatible and left alone, and a
+    # user's own profiles must not be clobbered by an installed plugin.
+    for _alias in (f"iobus-{_name}",) + (() if _registered(_name) else (_name,)):
         settings.register_profile(
             _alias,
             max_examples=_b.piece_examples,

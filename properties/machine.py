@@ -1,0 +1,449 @@
+"""The differential state machine: a VM on the linear reference and a VM on the
+bus under test, driven side by side by Hypothesis.
+
+:func:`machine_for` builds a :class:`~hypothesis.stateful.RuleBasedStateMachine`
+bound to one bus. Its rules are the operations of the ``iobus-scenario/1``
+vocabulary (create irqchip and PIT2 in ``initialize``; assign/deassign
+ioeventfds, register/unregister coalesced zones and probes, guest reads and
+writes on both buses, and an injected allocation failure on the next register
+or unregister). Live device ids live in Bundles; unregister and deassign
+``consume`` them. Every operation is applied to both VMs and the two
+:class:`Step` records are compared with
+:func:`iobus_verify.model.divergence.classify`; where the bus exposes
+``ranges()`` the invariants are checked too (the registered set equals the
+reference's, the count never exceeds capacity, the array order is what the
+variant's own register rule and sort must give).
+
+A divergence raises the exception type of its class (:data:`EXCEPTIONS`), so
+Hypothesis's multi-bug machinery (``report_multiple_bugs``) keeps, shrinks and
+reports one failure per class; the exception carries the ``iobus-scenario/1``
+object of the operations run so far, which after shrinking is the minimal
+replayable scenario. A bus that raises, or runs past the per-operation time
+limit, raises the ``ERROR`` class with the operation at fault.
+
+Probes drawn here accept ``"range"`` or ``"none"``, never ``"all"``: a probe
+that accepts every access makes every range bus trivially diverge from the
+linear scan (which offers each access to every device, so the catch-all wins
+wherever it sits in registration order), which says nothing about the lookup.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
+
+from iobus_verify.model.cints import U32_MAX, U64_MAX
+from iobus_verify.properties import strategies as S
+
+SCHEMA = "iobus-scenario/1"
+CLASSES = ("MISSED", "SPURIOUS", "REORDERED", "DATA", "REGISTRATION", "ERROR")
+BUSES = ("pio", "mmio")
+#: invariant ids (reported as ``property.invariant.<name>``)
+INVARIANTS = ("registered_set", "capacity", "order")
+
+
+_FRESH = st.one_of(S.small_world_ranges(), S.ranges())
+_FRESH_ACCESS = st.tuples(S.addresses(), st.sampled_from(S.ACCESS_SIZES))
+
+
+class Divergence(Exception):
+    """A divergence of the bus under test from the reference, with its scenario."""
+
+    cls = ""
+
+    def __init__(self, explanation: str, scenario: dict[str, Any], op_index: int):
+        super().__init__(f"{self.cls}: {explanation} (op {op_index})")
+        self.explanation = explanation
+        self.scenario = scenario
+        self.op_index = op_index
+
+
+def _exc(name: str, cls: str) -> type[Divergence]:
+    return type(name, (Divergence,), {"cls": cls, "__doc__": f"A {cls} divergence (or failed invariant)."})
+
+
+#: One exception type per class, so Hypothesis tells them apart.
+EXCEPTIONS: dict[str, type[Divergence]] = {c: _exc(f"{c.title()}Divergence", c) for c in CLASSES}
+EXCEPTIONS.update({f"invariant.{n}": _exc(f"Invariant{n.title().replace('_', '')}Broken", f"invariant.{n}") for n in INVARIANTS})
+
+
+class _OpTimeout(BaseException):
+    """Raised inside a bus that runs past the per-op limit (BaseException so that
+    a VM's ``except Exception`` cannot swallow it)."""
+
+
+@dataclass
+class SearchStats:
+    """Counters shared by every run of one search: operations executed, and the
+    operation count and wall time at which each class was first seen."""
+
+    ops: int = 0
+    runs: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    first_ops: dict[str, int] = field(default_factory=dict)
+    first_seconds: dict[str, float] = field(default_factory=dict)
+
+    def seen(self, cls: str) -> None:
+        if cls not in self.first_ops:
+            self.first_ops[cls] = self.ops
+            self.first_seconds[cls] = time.perf_counter() - self.started
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What one search runs: the bus, the VMs' capacity, the per-op time limit."""
+
+    spec: Any  # a model.spec.BusSpec
+    capacity: int | None = None
+    op_timeout: float = 5.0
+    pile_max: int = 24  # most devices stacked on one range in one rule
+
+
+def _vm_api():
+    """The VM layer (imported lazily: model/vm.py and model/divergence.py)."""
+    from iobus_verify.model import divergence, vm
+
+    return vm, divergence
+
+
+def _class_name(d: Any) -> str:
+    cls = getattr(d, "cls", d)
+    return getattr(cls, "name", None) or getattr(cls, "value", None) or str(cls)
+
+
+def _explanation(d: Any) -> str:
+    for attr in ("explanation", "reason", "message"):
+        v = getattr(d, attr, None)
+        if isinstance(v, str) and v:
+            return v
+    return str(d)
+
+
+def _with_timeout(seconds: float, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` under a wall-clock limit (SIGALRM; only in the main thread)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return fn()
+
+    def _alarm(signum, frame):
+        raise _OpTimeout()
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type[RuleBasedStateMachine]:
+    """A state machine class bound to ``config`` (Hypothesis instantiates it per run)."""
+    vm_mod, div_mod = _vm_api()
+    spec = config.spec
+    era = getattr(spec, "era", None)
+    stats = stats if stats is not None else SearchStats()
+    from iobus_verify.model.spec import resolve
+
+    ref_spec = resolve("linear")
+
+    class DifferentialMachine(RuleBasedStateMachine):
+        ioeventfds = Bundle("ioeventfds")
+        zones = Bundle("zones")
+        probes = Bundle("probes")
+
+        def __init__(self) -> None:
+            super().__init__()
+            stats.runs += 1
+            self.ops: list[dict[str, Any]] = []
+            self.ref = vm_mod.VM(ref_spec, era=era, capacity=config.capacity)
+            self.bus = vm_mod.VM(spec, era=era, capacity=config.capacity)
+            self.live: dict[str, tuple[str, int, int]] = {}  # id -> (bus, addr, len) as registered
+            self.counter = 0
+            self.steps_ref: list[Any] = []
+
+        # -- running one op on both VMs -----------------------------------------------
+        def scenario(self) -> dict[str, Any]:
+            return {"schema": SCHEMA, "ops": [dict(o) for o in self.ops]}
+
+        def fail(self, cls: str, explanation: str) -> None:
+            stats.seen(cls)
+            raise EXCEPTIONS[cls](explanation, self.scenario(), len(self.ops) - 1)
+
+        def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
+            self.ops.append(op)
+            stats.ops += 1
+            before = self.ranges_snapshot()
+            ref_step = self.ref.apply(op)
+            try:
+                bus_step = _with_timeout(config.op_timeout, lambda: self.bus.apply(op))
+            except _OpTimeout:
+                self.fail("ERROR", f"bus {spec.name} did not return within {config.op_timeout:g} s on op {op}")
+            except Exception as exc:  # a VM that lets a plugin's exception through
+                self.fail("ERROR", f"bus {spec.name} raised {type(exc).__name__}: {exc} on op {op}")
+            if getattr(bus_step, "error", None):
+                self.fail("ERROR", f"bus {spec.name}: {bus_step.error} on op {op}")
+            d = div_mod.classify(op, ref_step, bus_step)
+            if d is not None:
+                self.fail(_class_name(d), _explanation(d))
+            self.check_structure(op, before)
+            return ref_step, bus_step
+
+        # -- invariants on ranges() ----------------------------------------------------
+        def _bus_objects(self, vm) -> dict[str, Any]:
+            buses = getattr(vm, "buses", None)
+            if isinstance(buses, dict):
+                return buses
+            return {b: getattr(vm, b, None) for b in BUSES}
+
+        def ranges_snapshot(self) -> dict[str, list | None]:
+            out: dict[str, list | None] = {}
+            for name, b in self._bus_objects(self.bus).items():
+                r = getattr(b, "ranges", None)
+                out[name] = list(r()) if callable(r) else None
+            return out
+
+        def check_structure(self, op: dict[str, Any], before: dict[str, list | None]) -> None:
+            refs = self._bus_objects(self.ref)
+            for name, b in self._bus_objects(self.bus).items():
+                r = getattr(b, "ranges", None)
+                if not callable(r):
+                    continue
+                now = list(r())
+                ref_now = list(refs[name].ranges())
+                if sorted(map(_ident, now)) != sorted(map(_ident, ref_now)):
+                    self.fail(
+                        "invariant.registered_set",
+                        f"{name} bus registers {_show(now)}, the reference {_show(ref_now)}",
+                    )
+                cap = getattr(b, "capacity", None)
+                if isinstance(cap, int) and _counted(b, now) > cap:
+                    self.fail("invariant.capacity", f"{name} bus holds {len(now)} ranges, capacity {cap}")
+                prev = before.get(name)
+                if prev is not None:
+                    expected = expected_order(spec, b, prev, now, ref_now)
+                    if expected is not None and list(map(_ident, expected)) != list(map(_ident, now)):
+                        self.fail(
+                            "invariant.order",
+                            f"{name} bus array is {_show(now)}; its variant's rule gives {_show(expected)}",
+                        )
+
+        # -- ids --------------------------------------------------------------------
+        def new_id(self, prefix: str) -> str:
+            self.counter += 1
+            return f"{prefix}{self.counter}"
+
+        def draw_range(self, data, bus: str, *, zero: bool = True) -> tuple[int, int]:
+            """A range on ``bus``: related to a live one (nested, equal start, adjacent,
+            overlapping, wrapped...) or to a fixed device, or drawn afresh."""
+            bases = [(a, n) for b, a, n in self.live.values() if b == bus]
+            bases += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
+            choice = data.draw(st.integers(0, 3), label="range kind")
+            if choice and bases:
+                base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
+                r = S.draw_related(data.draw, base)
+            else:
+                r = data.draw(_FRESH, label="fresh range")
+            if not zero and r[1] == 0:
+                r = (r[0], 1)
+            return r
+
+        def draw_access(self, data, bus: str) -> tuple[int, int]:
+            bases = [(a, n) for b, a, n in self.live.values() if b == bus]
+            bases += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
+            if bases and data.draw(st.integers(0, 4), label="access kind"):
+                base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
+                return S.draw_access_near(data.draw, base)
+            return data.draw(_FRESH_ACCESS, label="access")
+
+        # -- initialize: the fixed devices ---------------------------------------------
+        @initialize(irqchip=st.booleans(), pit=st.sampled_from([None, False, True]))
+        def setup(self, irqchip, pit):
+            if irqchip:
+                self.apply({"op": "create_irqchip"})
+            if pit is not None:
+                self.apply({"op": "create_pit2", "speaker": pit})
+
+        # -- ioeventfds ------------------------------------------------------------------
+        @rule(target=ioeventfds, data=st.data())
+        def assign_ioeventfd(self, data):
+            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            addr, _ = self.draw_range(data, bus)
+            length = data.draw(st.one_of(st.sampled_from((1, 2, 4, 8, 0)), st.sampled_from((3, -1, 16))), label="len")
+            dm = data.draw(st.one_of(st.none(), st.integers(0, 3), st.integers(0, U64_MAX)), label="datamatch")
+            eid = self.new_id("e")
+            op = {"op": "ioeventfd", "action": "assign", "id": eid, "bus": bus, "addr": addr, "len": length, "datamatch": dm}
+            ref_step, _ = self.apply(op)
+            if ref_step.rc == 0:
+                self.live[eid] = (bus, addr, length)
+            return eid
+
+        @rule(target=ioeventfds, data=st.data())
+        def pile_of_ioeventfds(self, data):
+            """Many ioeventfds on one byte (the seed patch's own experiment), told
+            apart by their datamatch, then the rule returns the last id."""
+            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            addr, _ = self.draw_range(data, bus)
+            length = data.draw(st.sampled_from((1, 2, 4, 8)), label="len")
+            n = data.draw(st.integers(2, config.pile_max), label="count")
+            eid = ""
+            for k in range(n):
+                eid = self.new_id("e")
+                op = {"op": "ioeventfd", "action": "assign", "id": eid, "bus": bus, "addr": addr, "len": length, "datamatch": k}
+                ref_step, _ = self.apply(op)
+                if ref_step.rc == 0:
+                    self.live[eid] = (bus, addr, length)
+            return eid
+
+        @rule(eid=consumes(ioeventfds))
+        def deassign_ioeventfd(self, eid):
+            self.apply({"op": "ioeventfd", "action": "deassign", "id": eid})
+            self.live.pop(eid, None)
+
+        # -- coalesced MMIO zones -------------------------------------------------------
+        @rule(target=zones, data=st.data())
+        def register_zone(self, data):
+            addr, _ = self.draw_range(data, "mmio")
+            size = data.draw(S.zone_sizes(), label="size")
+            zid = self.new_id("z")
+            ref_step, _ = self.apply({"op": "coalesced_mmio", "action": "register", "id": zid, "addr": addr, "size": size})
+            if ref_step.rc == 0:
+                self.live[zid] = ("mmio", addr, size if size <= 0x7FFFFFFF else size - (1 << 32))
+            return zid
+
+        @rule(zid=consumes(zones))
+        def unregister_zone(self, zid):
+            bus, addr, length = self.live.pop(zid, ("mmio", 0, 0))
+            self.apply({"op": "coalesced_mmio", "action": "unregister", "id": zid, "addr": addr, "size": length & U32_MAX})
+            # The kernel removes every zone containing the range: the VM knows which;
+            # ids it removed stay in self.live only as hints for range drawing.
+
+        # -- probes ----------------------------------------------------------------------
+        @rule(target=probes, data=st.data())
+        def register_probe(self, data):
+            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            addr, length = self.draw_range(data, bus)
+            accepts = data.draw(st.sampled_from(("range", "range", "range", "none")), label="accepts")
+            pid = self.new_id("p")
+            op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": accepts}
+            ref_step, _ = self.apply(op)
+            if ref_step.rc == 0:
+                self.live[pid] = (bus, addr, length)
+            return pid
+
+        @rule(pid=consumes(probes))
+        def unregister_probe(self, pid):
+            bus = self.live.get(pid, ("mmio",))[0]
+            self.apply({"op": "probe", "action": "unregister", "id": pid, "bus": bus})
+            self.live.pop(pid, None)
+
+        # -- guest accesses ----------------------------------------------------------------
+        @rule(data=st.data())
+        def write(self, data):
+            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            addr, length = self.draw_access(data, bus)
+            payload = data.draw(st.binary(min_size=max(length, 0), max_size=max(length, 0)), label="data")
+            self.apply({"op": "write", "bus": bus, "addr": addr, "len": length, "data": payload.hex()})
+
+        @rule(data=st.data())
+        def read(self, data):
+            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            addr, length = self.draw_access(data, bus)
+            self.apply({"op": "read", "bus": bus, "addr": addr, "len": length})
+
+        # -- allocation failure ------------------------------------------------------------
+        @precondition(lambda self: len(self.ops) > 0)
+        @rule(bus=st.sampled_from(BUSES))
+        def fail_next_allocation(self, bus):
+            self.apply({"op": "fail_alloc", "bus": bus})
+
+    DifferentialMachine.__name__ = f"Differential_{_safe(spec.name)}"
+    DifferentialMachine.__qualname__ = DifferentialMachine.__name__
+    return DifferentialMachine
+
+
+# -- helpers for the invariants ---------------------------------------------------------------
+
+
+def _dev_id(dev: Any) -> str:
+    """A device's scenario id (the VM names its devices), for comparing two VMs."""
+    for attr in ("id", "dev_id", "name"):
+        v = getattr(dev, attr, None)
+        if isinstance(v, str):
+            return v
+    return type(dev).__name__
+
+
+def _ident(e) -> tuple[int, int, str]:
+    return (e[0], e[1], _dev_id(e[2]))
+
+
+def _show(entries) -> str:
+    return "[" + ", ".join(f"({a:#x},{n})" for a, n, *_ in entries) + "]"
+
+
+def _counted(bus: Any, entries: list) -> int:
+    """Entries that count against capacity (today's rule leaves ioeventfds out)."""
+    variant = getattr(bus, "variant", None)
+    if variant is not None and variant.capacity_excludes_ioeventfds:
+        from iobus_verify.model.sorted_bus import is_ioeventfd
+
+        return sum(1 for e in entries if not is_ioeventfd(e[2]))
+    return len(entries)
+
+
+def expected_order(spec: Any, bus: Any, before: list, now: list, ref_now: list) -> list | None:
+    """The array order the bus's own rules must give after one register or
+    unregister, re-derived from the array before the op with the one definition
+    of each sort and comparator; ``None`` when the bus has no such rule to check
+    (a plugin) or the array did not change.
+
+    * ``fixed``: the linear order (the reference's array).
+    * append-then-sort variants: ``sort(before + [new])``, or on unregister
+      ``sort(before with the last entry moved into the hole)``.
+    * ordered-insert variants: ``new`` inserted before the first entry that
+      compares greater; unregister removes the entry keeping the order.
+    """
+    if spec.name == "fixed":
+        return ref_now
+    variant = getattr(bus, "variant", None)
+    if variant is None or list(map(_ident, before)) == list(map(_ident, now)):
+        return None
+    from iobus_verify.model.cints import INT
+    from iobus_verify.model.ksort import SORTS
+    from iobus_verify.model.sorted_bus import RegisterRule, UnregisterRule
+
+    def cmp(a, b):
+        return variant.sort_cmp(INT, a[0], a[1], b[0], b[1])
+
+    ids_before = {id(e[2]) for e in before}
+    added = [e for e in now if id(e[2]) not in ids_before]
+    if len(added) == 1 and len(now) == len(before) + 1:
+        new = added[0]
+        if variant.register_rule is RegisterRule.APPEND_THEN_SORT:
+            return list(SORTS[variant.sort](before + [new], cmp).items)
+        i = 0
+        while i < len(before) and not cmp(before[i], new) > 0:
+            i += 1
+        return before[:i] + [new] + before[i:]
+    ids_now = {id(e[2]) for e in now}
+    gone = [i for i, e in enumerate(before) if id(e[2]) not in ids_now]
+    if len(gone) == 1 and len(now) == len(before) - 1:
+        i = gone[0]
+        if variant.unregister_rule is UnregisterRule.SWAP_LAST_THEN_SORT:
+            rest = list(before)
+            last = rest.pop()
+            if i < len(rest):
+                rest[i] = last
+            return list(SORTS[variant.sort](rest, cmp).items)
+        return before[:i] + before[i + 1 :]
+    return None  # several changes in one op (an irqchip unwind, a NULL bus): not checked here
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)

@@ -1,0 +1,268 @@
+"""The properties phase: differential searches and piece properties for one bus.
+
+:func:`run_properties` is what ``iobus-verify check`` calls. For a bus it runs
+
+1. the differential machine (:mod:`iobus_verify.properties.machine`) twice,
+   once at the bus's own capacity and once at a small capacity (so that full
+   buses are cheap to reach), each as ONE Hypothesis search with
+   ``report_multiple_bugs``: every divergence class raises its own exception
+   type, so Hypothesis keeps and shrinks one failing run per class;
+2. for a bus with a known comparator (``seed-2011``, ``upstream``, ``fixed``)
+   the piece properties of :mod:`iobus_verify.properties.pieces`.
+
+It returns one :class:`~iobus_verify.reports.records.Result` per divergence
+class (``differential.<CLASS>``), per machine invariant
+(``property.invariant.<name>``) and per piece property. Every shrunk scenario
+is replayed through the VM's own replay before it is reported; one that does
+not reproduce its class is reported as an ``error`` result, never as a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis import seed as hseed
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import get_state_machine_test
+
+from iobus_verify.properties.machine import CLASSES, INVARIANTS, Divergence, MachineConfig, SearchStats, machine_for
+from iobus_verify.properties.profiles import budget
+from iobus_verify.reports.records import Finding, Result
+
+Progress = Callable[[str], None] | None
+
+
+@dataclass
+class SearchOutcome:
+    """What one Hypothesis search over the machine found."""
+
+    name: str
+    found: dict[str, Divergence]
+    stats: SearchStats
+    seconds: float
+    examples: int
+    error: str | None = None
+
+
+@dataclass
+class DifferentialOutcome:
+    """The merged outcome of the searches of one bus."""
+
+    found: dict[str, Divergence] = field(default_factory=dict)
+    searches: list[SearchOutcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ops(self) -> int:
+        return sum(s.stats.ops for s in self.searches)
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for e in exc.exceptions:
+            yield from _leaves(e)
+    else:
+        yield exc
+
+
+def search(
+    spec: Any,
+    *,
+    name: str,
+    seed: Any,
+    examples: int,
+    steps: int,
+    capacity: int | None = None,
+    database: Any = None,
+    op_timeout: float = 5.0,
+    stats: SearchStats | None = None,
+) -> SearchOutcome:
+    """One Hypothesis search of the differential machine (seeded; multi-bug)."""
+    stats = stats or SearchStats()
+    machine = machine_for(MachineConfig(spec, capacity=capacity, op_timeout=op_timeout), stats)
+    s = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        report_multiple_bugs=True,
+        database=database,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=tuple(Phase),
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+    )
+    test = get_state_machine_test(machine, settings=s)
+    # One database key per bus and search, not per function (they share one).
+    test._hypothesis_internal_database_key = f"iobus-verify:{spec.spec}:{name}".encode()
+    test = hseed(seed)(test)
+    found: dict[str, Divergence] = {}
+    error = None
+    t0 = time.perf_counter()
+    try:
+        test()
+    except BaseException as exc:  # noqa: BLE001 - sorted out below
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        for leaf in _leaves(exc):
+            if isinstance(leaf, Divergence):
+                prev = found.get(leaf.cls)
+                if prev is None or len(leaf.scenario["ops"]) < len(prev.scenario["ops"]):
+                    found[leaf.cls] = leaf
+            elif isinstance(leaf, KeyboardInterrupt):
+                raise leaf
+            else:
+                error = f"{type(leaf).__name__}: {leaf}"
+    return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
+
+
+def run_differential(
+    spec: Any,
+    *,
+    profile: str,
+    seed: int,
+    progress: Progress = None,
+    database: Any = None,
+    examples: int | None = None,
+) -> DifferentialOutcome:
+    """Both searches of one bus (own capacity, small capacity), merged per class:
+    the finding with the fewest operations wins."""
+    b = budget(profile)
+    total = examples if examples is not None else b.machine_examples
+    plan = [("full", None, max(1, (total * 2) // 3)), ("small-capacity", b.small_capacity, max(1, total // 3))]
+    out = DifferentialOutcome()
+    for name, cap, n in plan:
+        if progress:
+            progress(f"properties: {spec.name}: differential machine, {name} ({n} runs of <= {b.steps} ops, seed {seed})")
+        so = search(spec, name=name, seed=f"{seed}:{name}", examples=n, steps=b.steps, capacity=cap, database=database)
+        out.searches.append(so)
+        if so.error:
+            out.errors.append(f"{name}: {so.error}")
+        for cls, d in so.found.items():
+            prev = out.found.get(cls)
+            if prev is None or len(d.scenario["ops"]) < len(prev.scenario["ops"]):
+                out.found[cls] = d
+    return out
+
+
+def replay_class(spec: Any, scenario: dict[str, Any]) -> str | None:
+    """The class of the first divergence when ``scenario`` is replayed on the
+    reference and on ``spec`` with the VM's own replay, or ``None``."""
+    from iobus_verify.properties.replaying import first_divergence_class
+
+    return first_divergence_class(spec, scenario)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A divergence as plain data (picklable across campaign workers)."""
+
+    cls: str
+    explanation: str
+    scenario: dict[str, Any]
+
+    @classmethod
+    def of(cls, d: Divergence) -> "Found":
+        return cls(d.cls, d.explanation, d.scenario)
+
+
+def run_properties(spec: Any, *, profile: str, seed: int, out_dir: Path | None, progress: Progress = None) -> list[Result]:
+    """The properties phase for one bus (see the module docstring)."""
+    b = budget(profile)
+    t0 = time.perf_counter()
+    diff = run_differential(spec, profile=profile, seed=seed, progress=progress, database=_database(profile))
+    seconds = time.perf_counter() - t0
+    detail = (
+        f"profile {profile}, seed {seed}: {sum(s.examples for s in diff.searches)} runs of <= {b.steps} ops "
+        f"({diff.ops} ops executed) at full and small ({b.small_capacity}) capacity"
+    )
+    found = {c: Found.of(d) for c, d in diff.found.items()}
+    results = differential_results(spec, found, seconds, detail, diff.errors)
+    results += _piece_results(spec, b.piece_examples, seed, progress)
+    if out_dir is not None:
+        write_findings(results, Path(out_dir))
+    return results
+
+
+def differential_results(spec: Any, found: dict[str, Found], seconds: float, detail: str, errors: list[str]) -> list[Result]:
+    """One Result per class and invariant (each finding replayed first), plus an
+    error result when a search itself failed."""
+    results = [_result(spec, f"differential.{c}", c, found, seconds, detail) for c in CLASSES]
+    results += [_result(spec, f"property.invariant.{i}", f"invariant.{i}", found, seconds, detail) for i in INVARIANTS]
+    if errors:
+        results.append(
+            Result("differential.search", "property", "error", seconds, Finding("ERROR", "the search itself failed: " + "; ".join(errors)), detail)
+        )
+    return results
+
+
+def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, detail: str) -> Result:
+    d = found.get(cls)
+    if d is None:
+        return Result(rid, "property", "pass", seconds, None, f"no {cls} divergence found; {detail}")
+    scenario = d.scenario
+    finding_cls = cls if not cls.startswith("invariant.") else "REGISTRATION"
+    try:
+        again = replay_class(spec, scenario)
+    except Exception as exc:  # noqa: BLE001 - a replay that crashes is reported, never hidden
+        again = f"replay raised {type(exc).__name__}: {exc}"
+    explanation = f"{d.explanation} (shrunk to {len(scenario['ops'])} ops)"
+    if cls.startswith("invariant."):
+        ok = isinstance(again, str) and again in CLASSES or again == cls
+    else:
+        ok = again == cls
+    if not ok:
+        return Result(
+            rid,
+            "property",
+            "error",
+            seconds,
+            Finding(finding_cls, f"{explanation}; but replaying the scenario gives {again!r}", scenario),
+            detail,
+        )
+    status = "error" if cls == "ERROR" else "fail"
+    return Result(rid, "property", status, seconds, Finding(finding_cls, explanation, scenario), detail)
+
+
+def _piece_results(spec, examples: int, seed: int, progress: Progress) -> list[Result]:
+    from iobus_verify.properties.pieces import ORDERS, check_pieces
+
+    if spec.name not in ORDERS or getattr(spec, "kind", "variant") == "plugin":
+        return []
+    if progress:
+        progress(f"properties: {spec.name}: comparator laws, sort and bsearch ({examples} examples each)")
+    out = []
+    for o in check_pieces(spec.name, max_examples=examples, seed=seed):
+        if o.holds:
+            out.append(Result(o.id, "property", "pass", o.seconds, None, o.detail))
+        else:
+            ce = None if o.counterexample is None else tuple({"addr": a, "len": n} for a, n in o.counterexample)
+            out.append(Result(o.id, "property", "fail", o.seconds, Finding("refuted", o.explanation, None, ce), o.detail))
+    return out
+
+
+def _database(profile: str):
+    """The example database of a profile: none for dev/ci (reruns agree), the
+    shared directory database for thorough."""
+    if not budget(profile).use_database:
+        return None
+    from iobus_verify.properties.campaign import default_database
+
+    return default_database()
+
+
+def write_findings(results: list[Result], out_dir: Path) -> list[Path]:
+    """Write each finding's scenario as ``<id>.<class>.json`` (iobus-scenario/1)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for r in results:
+        if r.finding is not None and r.finding.scenario is not None:
+            p = out_dir / f"{r.id}.{r.finding.cls}.json"
+            p.write_text(json.dumps(r.finding.scenario, indent=2) + "\n")
+            paths.append(p)
+    return paths

@@ -101,6 +101,8 @@ class Worker:
 
     def __init__(self, so_path: Path, prefix: str, timeout: float) -> None:
         self.key = (str(so_path), prefix)
+        self.owner = os.getpid()  # only this process may talk to the worker
+        _all_workers.add(self)
         to_child_r, self.wfd = os.pipe()
         self.rfd, from_child_w = os.pipe()
         self.log = tempfile.TemporaryFile()
@@ -124,7 +126,17 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def forget(self) -> None:
+        """In a forked copy of the suite: drop the inherited pipe ends, leave the worker alone."""
+        for fd in (self.rfd, self.wfd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.rfd = self.wfd = -1
 
     def log_offset(self) -> int:
         return os.fstat(self.log.fileno()).st_size
@@ -138,6 +150,9 @@ class Worker:
             return ""
 
     def close(self) -> None:
+        if self.owner != os.getpid():
+            self.forget()
+            return
         if self.proc.poll() is None:
             try:
                 # The zygote leads its own process group: this also stops a running (maybe hung) child.
@@ -159,6 +174,20 @@ class Worker:
 
 _pool: dict[tuple[str, str], list[Worker]] = {}
 _pool_lock = threading.Lock()
+_all_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked copy of the suite (e.g. a multiprocessing "fork" pool) must not
+    # talk over its parent's pipes: it starts its own workers when it needs some.
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+    for w in list(_all_workers):
+        w.forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def acquire(so_path: Path, prefix: str, timeout: float) -> Worker:
@@ -207,7 +236,7 @@ class _State:
 def _finalize(state: _State, timeout: float) -> None:
     """Destroy the C bus of a garbage-collected :class:`CBus` and recycle its worker."""
     w = state.worker
-    if w is None or state.busy:
+    if w is None or state.busy or w.owner != os.getpid():
         return
     state.worker = None
     try:
@@ -326,6 +355,8 @@ class CBus:
             raise CBusError(op, call, "re-entrant call: a device callback called back into the same C bus")
         w = st.worker
         assert w is not None
+        if w.owner != os.getpid():
+            raise CBusError(op, call, "this C bus was made in another process (before a fork); make a new bus here")
         st.busy = True
         since = w.log_offset()
         try:
@@ -351,6 +382,15 @@ class CBus:
                     raise self._fail(CBusError(op, call, f"worker protocol error: {reply!r}"))
         except BrokenPipeError:
             raise self._fail(BusCrashed(op, call, 0, -1, w.log_tail(since) or "the worker process died")) from None
+        except CBusError:
+            raise
+        except BaseException:
+            # Interrupted mid-exchange (a device raised, SIGALRM, Ctrl-C): the C
+            # side is still inside the op and the pipe may hold half a frame, so
+            # the worker cannot be trusted again. Stop it; the bus is dead.
+            if self._dead is None:
+                self._abandon(CBusError(op, call, "interrupted by an exception in the suite"))
+            raise
         finally:
             st.busy = False
 
@@ -362,21 +402,17 @@ class CBus:
         dev = self._devs.get(h)
         if dev is None:
             raise self._fail(CBusError(op, call, f"the C code called a device with a handle the suite never gave: {h:#x}"))
-        try:
-            if tag == "cb_ioeventfd":
-                return ("cbret", bool(getattr(dev, "ioeventfd", False)))
-            if tag == "cb_destructor":
-                destructor = getattr(dev, "destructor", None)
-                if destructor is not None:
-                    destructor()
-                return ("cbret",)
-            if tag == "cb_write":
-                return ("cbret", int(dev.write(reply[2], reply[3], reply[4])))
-            rc, data = dev.read(reply[2], reply[3])
-            return ("cbret", int(rc), bytes(data))
-        except BaseException:
-            self._fail(CBusError(op, call, "a device callback raised"))
-            raise
+        if tag == "cb_ioeventfd":
+            return ("cbret", bool(getattr(dev, "ioeventfd", False)))
+        if tag == "cb_destructor":
+            destructor = getattr(dev, "destructor", None)
+            if destructor is not None:
+                destructor()
+            return ("cbret",)
+        if tag == "cb_write":
+            return ("cbret", int(dev.write(reply[2], reply[3], reply[4])))
+        rc, data = dev.read(reply[2], reply[3])
+        return ("cbret", int(rc), bytes(data))
 
     def _fail(self, exc: CBusError, recycle: bool = False) -> CBusError:
         """Mark the bus dead; stop the child unless it already ended."""
@@ -388,10 +424,14 @@ class CBus:
         return exc
 
     def _hung(self, op: str, call: str) -> BusHung:
-        exc = BusHung(op, call, self._timeout)
-        self._dead = exc
         # A child killed mid-frame could leave half a frame in the pipe: do not reuse the worker.
+        return self._abandon(BusHung(op, call, self._timeout))
+
+    def _abandon(self, exc: CBusError) -> CBusError:
+        """Mark the bus dead and stop its worker and child for good."""
+        self._dead = exc
         w, self._state.worker = self._state.worker, None
+        self._state.child = None
         self._finalizer_detach()
         if w is not None:
             w.close()

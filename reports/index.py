@@ -156,7 +156,7 @@ def _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted) -> s
         for rep in reports:
             r = by[rep.bus.name].get(i)
             if r is None:
-                cells.append("not run")
+                cells.append("n/a")
             elif r.finding is not None:
                 cells.append(f"[{r.status}: {md_escape(r.finding.cls)}]({prefix[rep.bus.name]}report.md#{anchor(r)})")
             else:

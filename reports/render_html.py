@@ -181,7 +181,7 @@ def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
         for rep in reports:
             r = by[rep.bus.name].get(i)
             if r is None:
-                row.append('<td class="none">not run</td>')
+                row.append('<td class="none" title="this bus has no such obligation or property">n/a</td>')
             elif r.finding is not None:
                 row.append(status_cell(r.status, f"{r.status}: {r.finding.cls}", f"{href_prefix[rep.bus.name]}report.html#{anchor(r)}"))
             else:

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
 
-from iobus_verify.model.cints import U32_MAX, U64_MAX
+from iobus_verify.model.cints import U32_MAX, U64_MAX, c_int
 from iobus_verify.properties import strategies as S
 
 SCHEMA = "iobus-scenario/1"
@@ -165,11 +165,16 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.bus = vm_mod.VM(spec, era=era, capacity=config.capacity)
             self.live: dict[str, tuple[str, int, int]] = {}  # id -> (bus, addr, len) as registered
             self.counter = 0
+            self.focus = "mmio"
             self.steps_ref: list[Any] = []
 
         # -- running one op on both VMs -----------------------------------------------
         def scenario(self) -> dict[str, Any]:
-            return {"schema": SCHEMA, "ops": [dict(o) for o in self.ops]}
+            out: dict[str, Any] = {"schema": SCHEMA}
+            if config.capacity is not None:
+                out["capacity"] = config.capacity  # the VMs' bus capacity; replay uses it
+            out["ops"] = [dict(o) for o in self.ops]
+            return out
 
         def fail(self, cls: str, explanation: str) -> None:
             stats.seen(cls)
@@ -194,57 +199,36 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.check_structure(op, before)
             return ref_step, bus_step
 
-        # -- invariants on ranges() ----------------------------------------------------
-        def _bus_objects(self, vm) -> dict[str, Any]:
-            buses = getattr(vm, "buses", None)
-            if isinstance(buses, dict):
-                return buses
-            return {b: getattr(vm, b, None) for b in BUSES}
-
         def ranges_snapshot(self) -> dict[str, list | None]:
-            out: dict[str, list | None] = {}
-            for name, b in self._bus_objects(self.bus).items():
-                r = getattr(b, "ranges", None)
-                out[name] = list(r()) if callable(r) else None
-            return out
+            return ranges_snapshot(self.bus)
 
         def check_structure(self, op: dict[str, Any], before: dict[str, list | None]) -> None:
-            refs = self._bus_objects(self.ref)
-            for name, b in self._bus_objects(self.bus).items():
-                r = getattr(b, "ranges", None)
-                if not callable(r):
-                    continue
-                now = list(r())
-                ref_now = list(refs[name].ranges())
-                if sorted(map(_ident, now)) != sorted(map(_ident, ref_now)):
-                    self.fail(
-                        "invariant.registered_set",
-                        f"{name} bus registers {_show(now)}, the reference {_show(ref_now)}",
-                    )
-                cap = getattr(b, "capacity", None)
-                if isinstance(cap, int) and _counted(b, now) > cap:
-                    self.fail("invariant.capacity", f"{name} bus holds {len(now)} ranges, capacity {cap}")
-                prev = before.get(name)
-                if prev is not None:
-                    expected = expected_order(spec, b, prev, now, ref_now)
-                    if expected is not None and list(map(_ident, expected)) != list(map(_ident, now)):
-                        self.fail(
-                            "invariant.order",
-                            f"{name} bus array is {_show(now)}; its variant's rule gives {_show(expected)}",
-                        )
+            broken = structural_failure(spec, self.ref, self.bus, before)
+            if broken is not None:
+                self.fail(*broken)
 
         # -- ids --------------------------------------------------------------------
         def new_id(self, prefix: str) -> str:
             self.counter += 1
             return f"{prefix}{self.counter}"
 
+        def _bases(self, data, bus: str) -> list[tuple[int, int]]:
+            """Ranges to relate a new range or an access to: the live ranges of
+            ``bus``, newest first (half the time only the newest, which is what
+            nesting and equal-start chains need), and now and then the fixed
+            devices' real ranges."""
+            live = [(a, n) for b, a, n in reversed(list(self.live.values())) if b == bus]
+            if live and data.draw(st.booleans(), label="newest only"):
+                return live[:1]
+            if data.draw(st.integers(0, 3), label="fixed devices?") == 0:
+                live += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
+            return live
+
         def draw_range(self, data, bus: str, *, zero: bool = True) -> tuple[int, int]:
             """A range on ``bus``: related to a live one (nested, equal start, adjacent,
             overlapping, wrapped...) or to a fixed device, or drawn afresh."""
-            bases = [(a, n) for b, a, n in self.live.values() if b == bus]
-            bases += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
-            choice = data.draw(st.integers(0, 3), label="range kind")
-            if choice and bases:
+            bases = self._bases(data, bus)
+            if bases and data.draw(st.integers(0, 3), label="related?"):
                 base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
                 r = S.draw_related(data.draw, base)
             else:
@@ -254,16 +238,22 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             return r
 
         def draw_access(self, data, bus: str) -> tuple[int, int]:
-            bases = [(a, n) for b, a, n in self.live.values() if b == bus]
-            bases += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
-            if bases and data.draw(st.integers(0, 4), label="access kind"):
+            bases = self._bases(data, bus)
+            if bases and data.draw(st.integers(0, 4), label="near?"):
                 base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
                 return S.draw_access_near(data.draw, base)
             return data.draw(_FRESH_ACCESS, label="access")
 
+        def draw_bus(self, data) -> str:
+            # Three ops in four go to the run's focus bus, so that ranges meet.
+            if data.draw(st.integers(0, 3), label="off focus"):
+                return self.focus
+            return data.draw(st.sampled_from(BUSES), label="bus")
+
         # -- initialize: the fixed devices ---------------------------------------------
-        @initialize(irqchip=st.booleans(), pit=st.sampled_from([None, False, True]))
-        def setup(self, irqchip, pit):
+        @initialize(irqchip=st.booleans(), pit=st.sampled_from([None, False, True]), focus=st.sampled_from(BUSES))
+        def setup(self, irqchip, pit, focus):
+            self.focus = focus
             if irqchip:
                 self.apply({"op": "create_irqchip"})
             if pit is not None:
@@ -272,29 +262,22 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         # -- ioeventfds ------------------------------------------------------------------
         @rule(target=ioeventfds, data=st.data())
         def assign_ioeventfd(self, data):
-            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            """One ioeventfd, or now and then a pile of them on one range told apart
+            by datamatch (the seed patch's experiment: 200 ioeventfds on one byte);
+            returns the last id."""
+            bus = self.draw_bus(data)
             addr, _ = self.draw_range(data, bus)
-            length = data.draw(st.one_of(st.sampled_from((1, 2, 4, 8, 0)), st.sampled_from((3, -1, 16))), label="len")
-            dm = data.draw(st.one_of(st.none(), st.integers(0, 3), st.integers(0, U64_MAX)), label="datamatch")
-            eid = self.new_id("e")
-            op = {"op": "ioeventfd", "action": "assign", "id": eid, "bus": bus, "addr": addr, "len": length, "datamatch": dm}
-            ref_step, _ = self.apply(op)
-            if ref_step.rc == 0:
-                self.live[eid] = (bus, addr, length)
-            return eid
-
-        @rule(target=ioeventfds, data=st.data())
-        def pile_of_ioeventfds(self, data):
-            """Many ioeventfds on one byte (the seed patch's own experiment), told
-            apart by their datamatch, then the rule returns the last id."""
-            bus = data.draw(st.sampled_from(BUSES), label="bus")
-            addr, _ = self.draw_range(data, bus)
-            length = data.draw(st.sampled_from((1, 2, 4, 8)), label="len")
-            n = data.draw(st.integers(2, config.pile_max), label="count")
+            n = 1 if data.draw(st.integers(0, 7), label="pile?") else data.draw(st.integers(2, config.pile_max), label="count")
+            if n == 1:
+                length = data.draw(st.one_of(st.sampled_from((1, 2, 4, 8, 0)), st.sampled_from((3, -1, 16))), label="len")
+                dms = [data.draw(st.one_of(st.none(), st.integers(0, 3), st.integers(0, U64_MAX)), label="datamatch")]
+            else:
+                length = data.draw(st.sampled_from((1, 2, 4, 8)), label="len")
+                dms = list(range(n))
             eid = ""
-            for k in range(n):
+            for dm in dms:
                 eid = self.new_id("e")
-                op = {"op": "ioeventfd", "action": "assign", "id": eid, "bus": bus, "addr": addr, "len": length, "datamatch": k}
+                op = {"op": "ioeventfd", "action": "assign", "id": eid, "bus": bus, "addr": addr, "len": length, "datamatch": dm}
                 ref_step, _ = self.apply(op)
                 if ref_step.rc == 0:
                     self.live[eid] = (bus, addr, length)
@@ -313,27 +296,45 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             zid = self.new_id("z")
             ref_step, _ = self.apply({"op": "coalesced_mmio", "action": "register", "id": zid, "addr": addr, "size": size})
             if ref_step.rc == 0:
-                self.live[zid] = ("mmio", addr, size if size <= 0x7FFFFFFF else size - (1 << 32))
+                self.live[zid] = ("mmio", addr, c_int(size))
             return zid
 
         @rule(zid=consumes(zones))
         def unregister_zone(self, zid):
-            bus, addr, length = self.live.pop(zid, ("mmio", 0, 0))
+            _, addr, length = self.live.pop(zid, ("mmio", 0, 0))
             self.apply({"op": "coalesced_mmio", "action": "unregister", "id": zid, "addr": addr, "size": length & U32_MAX})
-            # The kernel removes every zone containing the range: the VM knows which;
-            # ids it removed stay in self.live only as hints for range drawing.
 
         # -- probes ----------------------------------------------------------------------
         @rule(target=probes, data=st.data())
         def register_probe(self, data):
-            bus = data.draw(st.sampled_from(BUSES), label="bus")
+            bus = self.draw_bus(data)
             addr, length = self.draw_range(data, bus)
-            accepts = data.draw(st.sampled_from(("range", "range", "range", "none")), label="accepts")
+            accepts = "none" if data.draw(st.integers(0, 7), label="accepts none?") == 0 else "range"
             pid = self.new_id("p")
             op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": accepts}
             ref_step, _ = self.apply(op)
             if ref_step.rc == 0:
                 self.live[pid] = (bus, addr, length)
+            return pid
+
+        @precondition(lambda self: bool(self.live))
+        @rule(target=probes, data=st.data())
+        def register_probe_related(self, data):
+            """A probe in some relation (nested, equal start, adjacent...) to the
+            newest live range, followed, half the time, by an access near the
+            two: the shape every lookup divergence has. A second probe rule
+            doubles the weight of probes among the rules Hypothesis picks from."""
+            bus, a, n = list(self.live.values())[-1]
+            addr, length = S.draw_related(data.draw, (a, n))
+            pid = self.new_id("p")
+            op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": "range"}
+            ref_step, _ = self.apply(op)
+            if ref_step.rc == 0:
+                self.live[pid] = (bus, addr, length)
+            if data.draw(st.booleans(), label="access now?"):
+                base = (a, n) if data.draw(st.booleans(), label="older?") else (addr, length)
+                at, size = S.draw_access_near(data.draw, base)
+                self.apply({"op": "read", "bus": bus, "addr": at, "len": size})
             return pid
 
         @rule(pid=consumes(probes))
@@ -344,30 +345,73 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
 
         # -- guest accesses ----------------------------------------------------------------
         @rule(data=st.data())
-        def write(self, data):
-            bus = data.draw(st.sampled_from(BUSES), label="bus")
+        def access(self, data):
+            """A guest write or read, usually near a live range or a fixed device."""
+            bus = self.draw_bus(data)
             addr, length = self.draw_access(data, bus)
+            if data.draw(st.booleans(), label="read?"):
+                self.apply({"op": "read", "bus": bus, "addr": addr, "len": length})
+                return
             payload = data.draw(st.binary(min_size=max(length, 0), max_size=max(length, 0)), label="data")
             self.apply({"op": "write", "bus": bus, "addr": addr, "len": length, "data": payload.hex()})
 
-        @rule(data=st.data())
-        def read(self, data):
-            bus = data.draw(st.sampled_from(BUSES), label="bus")
-            addr, length = self.draw_access(data, bus)
-            self.apply({"op": "read", "bus": bus, "addr": addr, "len": length})
-
         # -- allocation failure ------------------------------------------------------------
         @precondition(lambda self: len(self.ops) > 0)
-        @rule(bus=st.sampled_from(BUSES))
-        def fail_next_allocation(self, bus):
-            self.apply({"op": "fail_alloc", "bus": bus})
+        @rule(data=st.data())
+        def fail_next_allocation(self, data):
+            """Arm an allocation failure on the next register or unregister of a bus."""
+            self.apply({"op": "fail_alloc", "bus": self.draw_bus(data)})
 
     DifferentialMachine.__name__ = f"Differential_{_safe(spec.name)}"
     DifferentialMachine.__qualname__ = DifferentialMachine.__name__
     return DifferentialMachine
 
 
-# -- helpers for the invariants ---------------------------------------------------------------
+# -- the invariants on ranges() ------------------------------------------------------------------
+
+
+def bus_objects(vm: Any) -> dict[str, Any]:
+    """The VM's bus objects by name (``pio``, ``mmio``)."""
+    buses = getattr(vm, "buses", None)
+    if isinstance(buses, dict):
+        return buses
+    return {b: getattr(vm, b, None) for b in BUSES}
+
+
+def ranges_snapshot(vm: Any) -> dict[str, list | None]:
+    out: dict[str, list | None] = {}
+    for name, b in bus_objects(vm).items():
+        r = getattr(b, "ranges", None)
+        out[name] = list(r()) if callable(r) else None
+    return out
+
+
+def structural_failure(spec: Any, ref_vm: Any, bus_vm: Any, before: dict[str, list | None]) -> tuple[str, str] | None:
+    """``(class, explanation)`` of the first broken invariant after an op, or None.
+
+    Where the bus exposes ``ranges()``: the registered set equals the
+    reference's (as (addr, len, device id) multisets), the count never exceeds
+    capacity, and the order is what :func:`expected_order` re-derives.
+    """
+    refs = bus_objects(ref_vm)
+    for name, b in bus_objects(bus_vm).items():
+        r = getattr(b, "ranges", None)
+        if not callable(r):
+            continue
+        now = list(r())
+        ref_now = list(refs[name].ranges())
+        if sorted(map(_ident, now)) != sorted(map(_ident, ref_now)):
+            return ("invariant.registered_set", f"{name} bus registers {_show(now)}, the reference {_show(ref_now)}")
+        cap = getattr(b, "capacity", None)
+        if isinstance(cap, int) and _counted(b, now) > cap:
+            return ("invariant.capacity", f"{name} bus holds {len(now)} ranges, capacity {cap}")
+        prev = before.get(name)
+        if prev is not None:
+            expected = expected_order(spec, b, prev, now, ref_now)
+            if expected is not None and list(map(_ident, expected)) != list(map(_ident, now)):
+                return ("invariant.order", f"{name} bus array is {_show(now)}; its variant's rule gives {_show(expected)}")
+    return None
+
 
 
 def _dev_id(dev: Any) -> str:

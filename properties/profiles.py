@@ -41,7 +41,8 @@ class Budget:
     ``steps``: the machine's ``stateful_step_count`` (operations per run);
     ``piece_examples``: examples per piece property (comparator laws, sort,
     bsearch); ``small_capacity``: the bus capacity used by the capacity search
-    (small, so that filling the bus is cheap); ``derandomize``: seeded runs.
+    (small, so that filling the bus is cheap); ``derandomize``: seeded runs;
+    ``shrink_seconds``: the cap on shrinking per search (see ``run.search``).
     """
 
     machine_examples: int
@@ -50,12 +51,13 @@ class Budget:
     small_capacity: int
     derandomize: bool
     use_database: bool
+    shrink_seconds: float = 300.0
 
 
 BUDGETS: dict[str, Budget] = {
-    "dev": Budget(machine_examples=150, steps=40, piece_examples=300, small_capacity=4, derandomize=False, use_database=False),
-    "ci": Budget(machine_examples=300, steps=40, piece_examples=1000, small_capacity=4, derandomize=True, use_database=False),
-    "thorough": Budget(machine_examples=5000, steps=80, piece_examples=20000, small_capacity=6, derandomize=False, use_database=True),
+    "dev": Budget(150, steps=20, piece_examples=300, small_capacity=4, derandomize=False, use_database=False, shrink_seconds=10),
+    "ci": Budget(300, steps=20, piece_examples=1000, small_capacity=4, derandomize=True, use_database=False, shrink_seconds=10),
+    "thorough": Budget(5000, steps=60, piece_examples=20000, small_capacity=6, derandomize=False, use_database=True, shrink_seconds=300),
 }
 
 _COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)

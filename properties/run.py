@@ -81,8 +81,16 @@ def search(
     database: Any = None,
     op_timeout: float = 5.0,
     stats: SearchStats | None = None,
+    shrink_seconds: float | None = None,
 ) -> SearchOutcome:
-    """One Hypothesis search of the differential machine (seeded; multi-bug)."""
+    """One Hypothesis search of the differential machine (seeded; multi-bug).
+
+    ``shrink_seconds`` caps Hypothesis's shrinking of this search (its engine's
+    ``MAX_SHRINKING_SECONDS``, 300 s by default, the one engine constant this
+    module sets, restored afterwards): long machine runs can otherwise spend
+    minutes shrinking. A capped shrink still yields a failing, replayable
+    scenario, only perhaps not the minimal one.
+    """
     stats = stats or SearchStats()
     machine = machine_for(MachineConfig(spec, capacity=capacity, op_timeout=op_timeout), stats)
     s = settings(
@@ -93,7 +101,9 @@ def search(
         deadline=None,
         derandomize=False,
         suppress_health_check=list(HealthCheck),
-        phases=tuple(Phase),
+        # no explain phase: it re-runs every failure many times to annotate a
+        # traceback nobody reads here
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
         print_blob=False,
         verbosity=Verbosity.quiet,
     )
@@ -104,6 +114,11 @@ def search(
     found: dict[str, Divergence] = {}
     error = None
     t0 = time.perf_counter()
+    from hypothesis.internal.conjecture import engine
+
+    saved = engine.MAX_SHRINKING_SECONDS
+    if shrink_seconds is not None:
+        engine.MAX_SHRINKING_SECONDS = shrink_seconds
     try:
         test()
     except BaseException as exc:  # noqa: BLE001 - sorted out below
@@ -118,6 +133,8 @@ def search(
                 raise leaf
             else:
                 error = f"{type(leaf).__name__}: {leaf}"
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
     return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
 
 
@@ -139,7 +156,9 @@ def run_differential(
     for name, cap, n in plan:
         if progress:
             progress(f"properties: {spec.name}: differential machine, {name} ({n} runs of <= {b.steps} ops, seed {seed})")
-        so = search(spec, name=name, seed=f"{seed}:{name}", examples=n, steps=b.steps, capacity=cap, database=database)
+        so = search(
+            spec, name=name, seed=f"{seed}:{name}", examples=n, steps=b.steps, capacity=cap, database=database, shrink_seconds=b.shrink_seconds
+        )
         out.searches.append(so)
         if so.error:
             out.errors.append(f"{name}: {so.error}")

@@ -1,0 +1,44 @@
+"""Replaying a found scenario: does it reproduce its class?
+
+:func:`first_divergence_class` runs an ``iobus-scenario/1`` object on a VM over
+the linear reference and a VM over the bus under test, op by op, with the same
+comparison the machine made (the VM layer's
+:func:`~iobus_verify.model.divergence.classify`, then the ``ranges()``
+invariants), and returns the class of the first divergence. It is how
+:func:`~iobus_verify.properties.run.run_properties` checks every shrunk
+scenario before reporting it, and how the tests check that the scenarios the
+machine emits replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iobus_verify.properties.machine import _class_name, ranges_snapshot, structural_failure
+
+
+def first_divergence_class(spec: Any, scenario: dict[str, Any]) -> str | None:
+    """The class of the first divergence of ``spec`` from the reference on ``scenario``."""
+    from iobus_verify.model import divergence, vm
+    from iobus_verify.model.spec import resolve
+
+    era = getattr(spec, "era", None)
+    cap = scenario.get("capacity")
+    ref = vm.VM(resolve("linear"), era=era, capacity=cap)
+    bus = vm.VM(spec, era=era, capacity=cap)
+    for op in scenario["ops"]:
+        before = ranges_snapshot(bus)
+        r = ref.apply(op)
+        try:
+            b = bus.apply(op)
+        except Exception:  # noqa: BLE001 - a raising bus is the ERROR class
+            return "ERROR"
+        if getattr(b, "error", None):
+            return "ERROR"
+        d = divergence.classify(op, r, b)
+        if d is not None:
+            return _class_name(d)
+        broken = structural_failure(spec, ref, bus, before)
+        if broken is not None:
+            return broken[0]
+    return None

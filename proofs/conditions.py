@@ -75,6 +75,19 @@ DISJOINT = Condition("disjoint", "ranges pairwise disjoint", binary=(disjoint,))
 ATOMS = (POSITIVE, NO_WRAP, DISTINCT, NO_NEST, DISJOINT)
 
 
+def conjunction(names) -> Condition:
+    """The conjunction of the atoms named in ``names`` (a set of atom names), in :data:`ATOMS` order."""
+    names = set(names)
+    unknown = names - {a.name for a in ATOMS}
+    if unknown or not names:
+        raise ValueError(f"condition atoms must be a non-empty subset of {[a.name for a in ATOMS]}, not {sorted(names)}")
+    picked = [a for a in ATOMS if a.name in names]
+    c = picked[0]
+    for a in picked[1:]:
+        c = c & a
+    return c
+
+
 def combinations() -> list[Condition]:
     """Candidate conjunctions, fewest atoms first (subsumed ones are pruned by the search)."""
     from itertools import combinations as comb

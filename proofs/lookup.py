@@ -59,7 +59,7 @@ from iobus_verify.model.kbsearch import BSEARCHES
 from iobus_verify.model.sorted_bus import RangeBus
 from iobus_verify.proofs import conditions as C
 from iobus_verify.proofs import replay
-from iobus_verify.proofs.encode import Z3, ProofVariant, fresh_point, fresh_range, is_access, probe_accepts, range_cmp, sign
+from iobus_verify.proofs.encode import Z3, ProofVariant, fresh_point, fresh_range, is_access, probe_accepts, range_cmp, sign, solve
 from iobus_verify.proofs.minimise import minimise
 from iobus_verify.proofs.obligations import _laws
 from iobus_verify.proofs.results import ProofResult
@@ -82,10 +82,7 @@ _EXPLAIN = {
 
 
 def _check(formula, timeout_s: float) -> str:
-    s = z3.Solver()
-    s.set(timeout=max(1, int(timeout_s * 1000)))
-    s.add(formula)
-    r = s.check()
+    r, _ = solve(formula, timeout_s)
     return "proved" if r == z3.unsat else "refuted" if r == z3.sat else "unknown"
 
 
@@ -145,7 +142,7 @@ def lemma(pv: ProofVariant, name: str, cond: C.Condition, timeout_s: float) -> s
     if name == "swo":
         x, y, z_ = fresh_range("x"), fresh_range("y"), fresh_range("z")
         hold3 = cond.holds(Z3, [(x.addr, x.len), (y.addr, y.len), (z_.addr, z_.len)])
-        return _worst([_check(z3.And(*hold3, v), timeout_s) for v in _laws(c, x, y, z_).values()])
+        return _first_failure(_check(z3.And(*hold3, v), timeout_s) for v in _laws(c, x, y, z_).values())
     k, r1, r2 = fresh_range("access"), fresh_range("e1"), fresh_range("e2")
     hold2 = cond.holds(Z3, [(r1.addr, r1.len), (r2.addr, r2.len)])
     acc = is_access(Z3, k.addr, k.len)
@@ -160,6 +157,16 @@ def lemma(pv: ProofVariant, name: str, cond: C.Condition, timeout_s: float) -> s
     if name == "unique":
         return _check(z3.And(*hold2, acc, p1, p2), timeout_s)
     raise ValueError(f"unknown lemma {name!r}")
+
+
+def _first_failure(outcomes) -> str:
+    """``_worst`` of a lazy sequence, stopping at the first ``refuted`` (nothing can change the answer then)."""
+    seen = []
+    for o in outcomes:
+        if o == "refuted":
+            return o
+        seen.append(o)
+    return _worst(seen)
 
 
 def _worst(outcomes: list[str]) -> str:

@@ -46,6 +46,7 @@ from iobus_verify.proofs.encode import (
     is_access,
     range_cmp,
     sign,
+    solve,
 )
 from iobus_verify.proofs.minimise import minimise
 from iobus_verify.proofs.results import ProofResult
@@ -191,10 +192,7 @@ def obligations(pv: ProofVariant) -> list[Obligation]:
 def check(pv: ProofVariant, ob: Obligation, timeout_s: float) -> ProofResult:
     """Prove ``ob`` (violation unsatisfiable) or refute it with a minimised model."""
     t0 = time.perf_counter()
-    s = z3.Solver()
-    s.set(timeout=max(1, int(timeout_s * 1000)))
-    s.add(ob.violation)
-    r = s.check()
+    r, s = solve(ob.violation, timeout_s)
     common = dict(id=ob.id, variant=pv.name, n=None, scope="unbounded", method="z3: negated law over BitVec(64)/BitVec(32)")
     if r == z3.unsat:
         return ProofResult(outcome="proved", seconds=time.perf_counter() - t0, **common)

@@ -19,6 +19,7 @@ solver timeout gives ``unknown`` with the limit, never ``pass``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,15 +29,20 @@ from importlib import resources
 from iobus_verify.proofs import conditions as C
 from iobus_verify.proofs import lookup as L
 from iobus_verify.proofs import obligations as O
+from iobus_verify.proofs import search as S
 from iobus_verify.proofs.encode import ProofVariant, proof_variant
 from iobus_verify.proofs.results import ProofResult
+from iobus_verify.proofs.search import SearchOutcome
 from iobus_verify.reports.records import Result
 
 #: Obligations (not lookup) checked under a condition: comparator laws as the ``swo`` lemma would.
 _COMPARATOR_LAWS = tuple(f"comparator.{law}" for law in O.LAWS)
 
 
-def _comparator_under(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s: float) -> ProofResult:
+@lru_cache(maxsize=None)
+def _comparator_status(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s: float) -> tuple[str, float]:
+    """(raw z3 outcome of the negated law under ``cond``, solve seconds); cached: the search and the
+    conditional proof ask the same question."""
     import z3
 
     from iobus_verify.proofs.encode import Z3, fresh_range, range_cmp
@@ -49,29 +55,44 @@ def _comparator_under(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s
         hold = cond.holds(Z3, [(x.addr, x.len), (y.addr, y.len), (z_.addr, z_.len)])
         viol = O._laws(range_cmp(pv), x, y, z_)[ob_id.split(".")[1]]
         out = L._check(z3.And(*hold, viol), timeout_s)
+    return out, time.perf_counter() - t0
+
+
+def _comparator_under(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s: float) -> ProofResult:
+    out, seconds = _comparator_status(pv, ob_id, cond, timeout_s)
     return ProofResult(
-        id=ob_id, variant=pv.name, outcome=out if out != "refuted" else "unknown", seconds=time.perf_counter() - t0,
+        id=ob_id, variant=pv.name, outcome=out if out != "refuted" else "unknown", seconds=seconds,
         scope="unbounded", condition=cond.name, method="z3: negated law under the condition",
         limit="" if out == "proved" else f"{out} under this condition (timeout {timeout_s:g}s)",
     )
 
 
-def weakest_conditions(pv: ProofVariant, ob_id: str, timeout_s: float) -> list[C.Condition]:
+def _status_under(pv: ProofVariant, ob_id: str, cond: C.Condition, timeout_s: float) -> str:
+    """``proved``, ``refuted`` (a needed lemma or the law has a violation under ``cond``) or ``unknown``."""
+    if not ob_id.startswith("lookup."):
+        return _comparator_status(pv, ob_id, cond, timeout_s)[0]
+    for k in L.needed(ob_id):  # stop at the first lemma that is not proved, as prove_by_lemmas does
+        out = L.lemma(pv, k, cond, timeout_s)
+        if out != "proved":
+            return out
+    return "proved"
+
+
+def condition_search(pv: ProofVariant, ob_id: str, timeout_s: float, *, hinted: bool = True) -> SearchOutcome:
+    """The monotone search (:mod:`iobus_verify.proofs.search`) over :data:`conditions.ATOMS` for ``ob_id``.
+
+    ``hinted``: evaluate the committed expectation (``proofs/expected.json``,
+    ``conditions``) first; it only orders the search, the answer is the same.
+    """
+    names = [a.name for a in C.ATOMS]
+    expected = expected_conditions(pv.name).get(ob_id) if hinted else None
+    hint = None if expected is None else [frozenset(c.split("+")) for c in expected]
+    return S.minimal_sets(names, lambda atoms: _status_under(pv, ob_id, C.conjunction(atoms), timeout_s), hint)
+
+
+def weakest_conditions(pv: ProofVariant, ob_id: str, timeout_s: float, *, hinted: bool = True) -> list[C.Condition]:
     """The minimal conjunctions of condition atoms under which ``ob_id`` is proved (by the lemma route)."""
-    found: list[C.Condition] = []
-    atoms_of = {}
-    for cond in C.combinations():
-        atoms = frozenset(cond.name.split("+"))
-        if any(a <= atoms for a in atoms_of.values()):
-            continue  # a weaker (sub)set already proves it
-        if ob_id.startswith("lookup."):
-            ok = all(L.lemma(pv, k, cond, timeout_s) == "proved" for k in L.needed(ob_id))
-        else:
-            ok = _comparator_under(pv, ob_id, cond, timeout_s).outcome == "proved"
-        if ok:
-            found.append(cond)
-            atoms_of[cond.name] = atoms
-    return found
+    return [C.conjunction(m) for m in condition_search(pv, ob_id, timeout_s, hinted=hinted).minimal]
 
 
 def _task(args) -> list[ProofResult]:
@@ -86,24 +107,38 @@ def _task(args) -> list[ProofResult]:
     raise ValueError(kind)
 
 
-def _conditional(pv: ProofVariant, refuted: list[str], n: int, timeout_s: float) -> list[ProofResult]:
+def _names(sets) -> list[str]:
+    return [C.conjunction(x).name for x in sets]
+
+
+def _conditional(pv: ProofVariant, refuted: list[str], n: int, timeout_s: float, hinted: bool = True) -> list[ProofResult]:
     out: list[ProofResult] = []
     for ob_id in refuted:
         t0 = time.perf_counter()
-        conds = weakest_conditions(pv, ob_id, timeout_s)
-        if not conds:
+        found = condition_search(pv, ob_id, timeout_s, hinted=hinted)
+        # how the answer is certified: the maximal sets shown insufficient, and the search's cost
+        search = {
+            "evaluated": found.evaluated,
+            "implied": found.implied,
+            "insufficient": _names(found.maximal_failing),
+            "undecided": _names(found.unknown),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        if not found.minimal:
             out.append(
                 ProofResult(
                     id=ob_id, variant=pv.name, outcome="unknown", seconds=time.perf_counter() - t0, scope="bounded", n=n,
                     condition="searched", method="condition search over " + ", ".join(a.name for a in C.ATOMS),
                     limit=f"no conjunction of the condition atoms proves it (timeout {timeout_s:g}s per lemma)",
+                    extra={"search": search},
                 )
             )
-        for cond in conds:
+        for cond in (C.conjunction(m) for m in found.minimal):
             if ob_id.startswith("lookup."):
-                out.extend(L.prove_by_lemmas(pv, ob_id, cond, n, timeout_s))
+                rs = L.prove_by_lemmas(pv, ob_id, cond, n, timeout_s)
             else:
-                out.append(_comparator_under(pv, ob_id, cond, timeout_s))
+                rs = [_comparator_under(pv, ob_id, cond, timeout_s)]
+            out.extend(dataclasses.replace(r, extra={**r.extra, "search": search}) for r in rs)
     return out
 
 
@@ -140,6 +175,17 @@ def run_proofs(spec_name: str, *, n: int, timeout_s: float, jobs: int = 1, condi
 def _expected() -> dict[str, list[str]]:
     text = resources.files("iobus_verify.proofs").joinpath("expected.json").read_text()
     return json.loads(text)["refuted"]
+
+
+@lru_cache(maxsize=None)
+def _expected_conditions() -> dict[str, dict[str, list[str]]]:
+    text = resources.files("iobus_verify.proofs").joinpath("expected.json").read_text()
+    return json.loads(text).get("conditions", {})
+
+
+def expected_conditions(variant: str) -> dict[str, list[str]]:
+    """The committed weakest conditions per refuted obligation of ``variant`` (proofs/expected.json)."""
+    return dict(_expected_conditions().get(variant, {}))
 
 
 def expected_refuted(variant: str) -> set[str]:

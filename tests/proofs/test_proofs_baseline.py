@@ -16,14 +16,13 @@ from iobus_verify.proofs.run import expected_refuted, proof_results, run_proofs
 
 N = 8
 TIMEOUT = 20.0
-#: The upstream condition search takes minutes; opt in with IOBUS_PROOFS_SLOW=1.
+#: The unhinted (exhaustive) condition search takes minutes for upstream; opt in with IOBUS_PROOFS_SLOW=1.
 SLOW = os.environ.get("IOBUS_PROOFS_SLOW") == "1"
 
 
 @pytest.fixture(scope="module", params=["seed-2011", "upstream", "fixed"])
 def outcome(request):
-    conds = request.param != "upstream" or SLOW
-    return request.param, proof_results(request.param, n=N, timeout_s=TIMEOUT, conditions=conds)
+    return request.param, proof_results(request.param, n=N, timeout_s=TIMEOUT, conditions=True)
 
 
 def test_refutations_match_the_expectations(outcome):
@@ -72,8 +71,6 @@ def test_seed_2011_has_conditions_for_every_refutation(outcome):
     name, results = outcome
     if name == "fixed":
         pytest.skip("fixed has no refutation")
-    if name == "upstream" and not SLOW:
-        pytest.skip("upstream's condition search is opt-in (IOBUS_PROOFS_SLOW=1)")
     for ob in expected_refuted(name):
         conditional = [r for r in results if r.id == ob and r.condition != "none"]
         assert conditional and all(r.outcome == "proved" for r in conditional), ob

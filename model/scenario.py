@@ -1,0 +1,227 @@
+"""The ``iobus-scenario/1`` format: a replayable sequence of VM operations.
+
+A scenario is a JSON object::
+
+    {"schema": "iobus-scenario/1", "ops": [...], "era": "2011"|"today",
+     "capacity": N, "meta": {...}}
+
+``era``, ``capacity`` and ``meta`` are optional. Integers are JSON integers
+(addresses u64, lengths C ``int``, zone sizes ``__u32``), data hex strings.
+The ops (``schemas/iobus-scenario-1.schema.json`` is the normative form)::
+
+    {"op": "create_irqchip"}
+    {"op": "create_pit2", "speaker": true}
+    {"op": "ioeventfd", "action": "assign", "id": "e1", "bus": "pio"|"mmio",
+     "addr": A, "len": N, "datamatch": null|D}
+    {"op": "ioeventfd", "action": "deassign", "id": "e1"}
+    {"op": "coalesced_mmio", "action": "register"|"unregister", "id": "z1", "addr": A, "size": S}
+    {"op": "probe", "action": "register", "id": "p1", "bus": B, "addr": A, "len": N,
+     "accepts": "range"|"all"|"none"}
+    {"op": "probe", "action": "unregister", "id": "p1"}
+    {"op": "write", "bus": B, "addr": A, "len": N, "data": "hex"}
+    {"op": "read", "bus": B, "addr": A, "len": N}
+    {"op": "fail_alloc", "bus": B}
+
+A coalesced ``unregister`` is the kernel's: it removes every zone that
+contains ``(addr, size)``; with only ``id`` it uses that zone's own range.
+:func:`load_scenario` validates with the JSON Schema (the ``jsonschema``
+library) and reports the first fault as a :class:`UsageError` naming the op
+index and the field, e.g. ``op 3: field 'len': expected an int in
+[-2147483648, 2147483647], got 'x'``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from iobus_verify.errors import UsageError
+
+SCHEMA_ID = "iobus-scenario/1"
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "iobus-scenario-1.schema.json"
+FIXED_IDS = ("pic_master", "pic_slave", "pic_elcr", "ioapic", "pit", "speaker")
+BUSES = ("pio", "mmio")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One scenario op. ``op`` names the kind; the other fields are those the
+    kind takes (``None`` when absent). ``datamatch None`` is a wildcard."""
+
+    op: str
+    action: str | None = None
+    id: str | None = None
+    bus: str | None = None
+    addr: int | None = None
+    len: int | None = None
+    size: int | None = None
+    data: str | None = None
+    datamatch: int | None = None
+    accepts: str | None = None
+    speaker: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the fields this op has (``datamatch`` kept as null on
+        an assign, as the format writes wildcards)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is not None or (f.name == "datamatch" and self.op == "ioeventfd" and self.action == "assign"):
+                out[f.name] = v
+        return out
+
+    def describe(self) -> str:
+        """A short one-line rendering for traces."""
+        d = self.to_dict()
+        parts = [d.pop("op")]
+        for k, v in d.items():
+            if k in ("addr",) and isinstance(v, int):
+                v = hex(v)
+            parts.append(f"{k}={v}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario: its ops, and optionally the era, the buses' capacity
+    and free-form ``meta`` (seed, bus, class...)."""
+
+    ops: tuple[Op, ...]
+    era: str | None = None
+    capacity: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+_OP_FIELDS = {f.name for f in fields(Op)}
+
+
+def op_from_dict(d: Mapping[str, Any], index: int | None = None) -> Op:
+    """An :class:`Op` from its JSON form, without schema validation (the VM uses
+    this on ops built in memory; files go through :func:`load_scenario`)."""
+    where = f"op {index}: " if index is not None else ""
+    if not isinstance(d, Mapping) or "op" not in d:
+        raise UsageError(f"{where}an op must be an object with an 'op' field, got {d!r}")
+    unknown = set(d) - _OP_FIELDS
+    if unknown:
+        raise UsageError(f"{where}unknown field {sorted(unknown)[0]!r} in a {d['op']!r} op")
+    kw = {k: (int(v) if k in ("addr", "len", "size", "datamatch") and isinstance(v, float) else v) for k, v in d.items()}
+    return Op(**kw)
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of the format."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _describe_error(err) -> str:
+    """A jsonschema error as 'op N: field F: expected ..., got ...'."""
+    path = list(err.absolute_path)
+    if path[:1] == ["ops"] and len(path) >= 2:
+        where = f"op {path[1]}"
+        rest = path[2:]
+    else:
+        where = "scenario"
+        rest = path
+    inst = err.instance
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        target = f"field {rest[0]!r}: " if rest else ""
+        return f"{where}: {target}missing field {missing!r}"
+    if err.validator == "additionalProperties":
+        extra = sorted(set(inst) - set(err.schema.get("properties", {})))
+        return f"{where}: unknown field {extra[0]!r}" if extra else f"{where}: {err.message}"
+    if err.validator == "anyOf" and not rest and isinstance(inst, dict):
+        return f"{where}: an unregister needs 'addr' and 'size' (the range to remove) or 'id'"
+    expected = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if expected is None:
+        expected = err.message
+    name = f"field {rest[-1]!r}" if rest else "value"
+    shown = json.dumps(inst) if not isinstance(inst, str) else repr(inst)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where}: {name}: expected {expected}, got {shown}"
+
+
+def _first_error(errors):
+    """The error to report: the first op at fault, the deepest error in it."""
+
+    def key(e):
+        p = list(e.absolute_path)
+        op_index = p[1] if p[:1] == ["ops"] and len(p) > 1 and isinstance(p[1], int) else -1
+        return (op_index, -len(p), e.validator == "required")
+
+    return min(errors, key=key)
+
+
+def parse_scenario(obj: Any) -> Scenario:
+    """Validate a decoded JSON object and build the :class:`Scenario`."""
+    if not isinstance(obj, dict):
+        raise UsageError(f"a scenario must be a JSON object with \"schema\": \"{SCHEMA_ID}\" and \"ops\", got {type(obj).__name__}")
+    if obj.get("schema") != SCHEMA_ID:
+        raise UsageError(f"scenario: field 'schema': expected \"{SCHEMA_ID}\", got {obj.get('schema')!r}")
+    errors = list(_validator().iter_errors(obj))
+    if errors:
+        raise UsageError(_describe_error(_first_error(errors)))
+    ops = []
+    for i, d in enumerate(obj["ops"]):
+        op = op_from_dict(d, i)
+        if op.id in FIXED_IDS:
+            raise UsageError(f"op {i}: field 'id': {op.id!r} is a fixed device's id; choose another")
+        ops.append(op)
+    return Scenario(tuple(ops), obj.get("era"), obj.get("capacity"), dict(obj.get("meta") or {}))
+
+
+def load_scenario(source: Any) -> Scenario:
+    """A :class:`Scenario` from a path (str or Path), a decoded JSON object, or a
+    Scenario (returned as is). Errors are :class:`UsageError`."""
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read scenario {str(path)!r}: {exc.strerror or exc}") from exc
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"scenario {str(path)!r} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        return parse_scenario(obj)
+    return parse_scenario(source)
+
+
+def dump_scenario(s: Scenario) -> dict[str, Any]:
+    """The JSON object of a scenario (loads back to an equal Scenario)."""
+    out: dict[str, Any] = {"schema": SCHEMA_ID}
+    if s.era is not None:
+        out["era"] = s.era
+    if s.capacity is not None:
+        out["capacity"] = s.capacity
+    if s.meta:
+        out["meta"] = dict(s.meta)
+    out["ops"] = [op.to_dict() for op in s.ops]
+    return out
+
+
+def write_scenario(s: Scenario, path: str | Path) -> Path:
+    """Write ``s`` as indented JSON, one op a line; returns the path."""
+    p = Path(path)
+    d = dump_scenario(s)
+    ops = d.pop("ops")
+    head = json.dumps(d, indent=2)[:-2]  # the object without its closing brace
+    body = ",\n".join("    " + json.dumps(o) for o in ops)
+    p.write_text(f"{head},\n  \"ops\": [\n{body}\n  ]\n}}\n")
+    return p

@@ -1,0 +1,581 @@
+"""A VM: a PIO bus and an MMIO bus from any bus factory, and the operations user
+space has (the kernel's ioctl-level rules), one :class:`Step` per scenario op.
+
+:class:`VM` implements, for its ``era`` (``"2011"`` or ``"today"``):
+
+* ``create_irqchip``: ``-EEXIST`` when the irqchip exists; the PIC facades
+  ``pic_master (0x20, 2)``, ``pic_slave (0xa0, 2)``, ``pic_elcr (0x4d0, 2)``
+  on PIO with the patch's unwind (a failed slave unregisters the master, a
+  failed ELCR the slave then the master), then the IOAPIC
+  ``(0xfec00000, 0x100)`` on MMIO; if that fails, the three PIC facades are
+  unregistered (master, slave, ELCR) and its error returned. A failed PIC:
+  2011 returns ``-ENOMEM`` (``kvm_create_pic`` returns NULL), today the
+  registration's error (``kvm_pic_init``).
+* ``create_pit2``: ``-EEXIST`` when a PIT exists; today ``-ENOENT`` without
+  an in-kernel PIC (the check in the stored x86.c); the PIT ``(0x40, 4)``,
+  then the speaker ``(0x61, 4)`` only when asked (a failed speaker unregisters
+  the PIT); any failure is ``-ENOMEM`` (``kvm_create_pit`` returns NULL).
+* ``ioeventfd`` assign/deassign with the era's checks (lengths, ``addr+len``
+  overflow, today's "no length with datamatch", collisions -> ``-EEXIST``,
+  the bus from ``bus``); deassign by id, ``-ENOENT`` when the id is not in
+  the VM's ioeventfd list (never assigned, or destroyed). Today's
+  ``KVM_FAST_MMIO_BUS`` twin of a length-0 MMIO ioeventfd is not modelled: no
+  op accesses that bus and no op can make its registration fail.
+* ``coalesced_mmio`` register (``zone.size`` a u32 passed as ``int len``:
+  :func:`~iobus_verify.model.cints.c_int`; 2011 returns 0 even when the bus
+  registration fails, today its error) and unregister (every zone that
+  CONTAINS the requested range is removed; always returns 0).
+* ``probe`` register/unregister (``-ENOENT`` for an id that is not live),
+  guest ``write``/``read``, and ``fail_alloc`` (the next allocation on that
+  bus fails: :meth:`FailNth.fail_next`).
+
+Destructors follow the kernel: in 2011 the caller frees after the bus
+unregister (``ioeventfd_release``, ``kvm_iodevice_destructor`` on a zone),
+whatever the unregister returned; today the bus unregister destroys the device
+(a bus that returns 0 without destroying, such as the pre-patch linear
+reference, is completed by the VM), and after a failed unregister the callers
+do nothing more.
+
+Every bus call's result is logged under the owner ``"vm"`` so that a
+registration divergence is seen even where the ioctl hides it. The device that
+handled an access is observed through the devices' ``observer`` hook, never
+taken from the bus. Exceptions from the bus (a plugin's bug) and ops that run
+past ``op_timeout`` seconds (SIGALRM, main thread only) become
+``Step.error``; the VM is then *broken* and later ops are not run.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from iobus_verify.errors import UsageError
+from iobus_verify.model import devices as D
+from iobus_verify.model.cints import c_int, u64
+from iobus_verify.model.protocol import EEXIST, EINVAL, ENOENT, ENOMEM, FailNth, errno_name
+from iobus_verify.model.scenario import BUSES, Op, Scenario, load_scenario, op_from_dict
+
+#: Default per-op time limit (seconds).
+OP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one op did on one VM.
+
+    ``rc``: the ioctl's or the access's result. ``device``/``owner``: the id
+    and owner of the device whose callback returned 0 (None if none did).
+    ``data``: hex of the bytes a read returned (None for non-reads and failed
+    reads). ``log``: the ``(owner, LogEntry)`` pairs this op appended, across
+    devices (owner ``"vm"``: the bus calls' results). ``error``: set when the
+    bus raised or hung. ``callbacks``/``comparisons``: from the buses'
+    ``stats()`` when they have one.
+    """
+
+    rc: int
+    device: str | None = None
+    owner: str | None = None
+    data: str | None = None
+    log: tuple = ()
+    error: str | None = None
+    callbacks: int = 0
+    comparisons: int = 0
+
+    @property
+    def handled(self) -> bool:
+        """A device's callback returned 0 for this op."""
+        return self.device is not None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"ERROR {self.error}"
+        out = errno_name(self.rc)
+        if self.device:
+            out += f" {self.device}"
+        if self.data is not None:
+            out += f" data={self.data or '-'}"
+        return out
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The steps of one scenario on one bus."""
+
+    bus: str
+    era: str
+    steps: tuple[Step, ...]
+
+
+class OpTimeout(BaseException):
+    """Raised by SIGALRM inside a bus past the per-op limit (a BaseException, so
+    that a plugin's ``except Exception`` cannot swallow it)."""
+
+
+def _run_limited(seconds: float | None, fn: Callable[[], Any]) -> Any:
+    """``fn()`` under a wall-clock limit; re-arms an outer ITIMER_REAL afterwards."""
+    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return fn()
+
+    def _alarm(signum, frame):
+        raise OpTimeout()
+
+    old_handler = signal.signal(signal.SIGALRM, _alarm)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if outer > 0:  # an enclosing limit (e.g. the state machine's) keeps running
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-6))
+
+
+class _BusFault(Exception):
+    """A bus call raised: carries the description for Step.error."""
+
+
+class VM:
+    """A VM over one bus spec (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        era: str | None = None,
+        capacity: int | None = None,
+        alloc_faults: bool = True,
+        op_timeout: float | None = OP_TIMEOUT,
+    ):
+        self.spec = spec
+        self.era = D.check_era(era or getattr(spec, "era", "today"))
+        self.op_timeout = op_timeout
+        use_alloc = alloc_faults and getattr(spec, "accepts_alloc", False)
+        self.allocs: dict[str, FailNth] = {b: FailNth() for b in BUSES} if use_alloc else {}
+        self.buses: dict[str, Any] = {b: spec.make(capacity, alloc=self.allocs.get(b)) for b in BUSES}
+        self.op_index = 0
+        self.broken: str | None = None
+        # kernel objects
+        self.pic: D.KvmPic | None = None
+        self.pic_devs: tuple[D.PicDevice, ...] = ()
+        self.ioapic: D.Ioapic | None = None
+        self.pit: D.Pit | None = None
+        self.speaker: D.Speaker | None = None
+        self.ring = D.CoalescedRing(era=self.era)
+        self.ioeventfds: list[D.Ioeventfd] = []  # kvm->ioeventfds, list order
+        self.zones: list[D.CoalescedZone] = []  # kvm->coalesced_zones, list order
+        self.probes: dict[str, tuple[str, D.Probe]] = {}  # id -> (bus, probe), live ones
+        # observation
+        self._vm_log: list[D.LogEntry] = []
+        self._logs: dict[str, list] = {"vm": self._vm_log}
+        self._accepted: list[Any] = []
+
+    @property
+    def pio(self) -> Any:
+        return self.buses["pio"]
+
+    @property
+    def mmio(self) -> Any:
+        return self.buses["mmio"]
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _adopt(self, dev: Any) -> Any:
+        dev.observer = self._on_accept
+        self._logs.setdefault(dev.owner, dev.log)
+        return dev
+
+    def _on_accept(self, dev: Any) -> None:
+        self._accepted.append(dev)
+
+    def _bus_call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (OpTimeout, UsageError):
+            raise
+        except Exception as exc:  # a bus plugin's own bug: reported with the op
+            raise _BusFault(f"bus {getattr(self.spec, 'name', '?')} raised {type(exc).__name__} in {what}: {exc}") from exc
+
+    def _register(self, bus: str, addr: int, length: int, dev: Any) -> int:
+        rc = self._bus_call(f"register({addr:#x}, {length})", lambda: self.buses[bus].register(addr, length, dev))
+        rc = self._check_rc(rc, "register")
+        self._vm_log.append(D.LogEntry("register", dev.id, addr, length, rc, bus))
+        return rc
+
+    def _unregister(self, bus: str, dev: Any) -> int:
+        rc = self._bus_call(f"unregister({dev.id})", lambda: self.buses[bus].unregister(dev))
+        rc = self._check_rc(rc, "unregister")
+        self._vm_log.append(D.LogEntry("unregister", dev.id, 0, 0, rc, bus))
+        if self.era == "today" and rc == 0:
+            # Today kvm_io_bus_unregister_dev destroys the device it removed; a bus
+            # that returned 0 without doing so (the pre-patch reference) is completed here.
+            if getattr(dev, "destroyed", True) is False:
+                dev.destructor()
+        return rc
+
+    def _check_rc(self, rc: Any, what: str) -> int:
+        if not isinstance(rc, int) or isinstance(rc, bool):
+            raise _BusFault(f"bus {getattr(self.spec, 'name', '?')}: {what} returned {rc!r}, not an int")
+        return rc
+
+    # -- the op loop ----------------------------------------------------------------------
+    def apply(self, op: Op | Mapping[str, Any]) -> Step:
+        """Run one op (an :class:`Op` or its JSON dict) and return its :class:`Step`."""
+        if not isinstance(op, Op):
+            op = op_from_dict(op, self.op_index)
+        index = self.op_index
+        self.op_index += 1
+        if self.broken is not None:
+            return Step(rc=0, error=f"not run: {self.broken}")
+        marks = {owner: len(log) for owner, log in self._logs.items()}
+        self._accepted = []
+        error = None
+        rc, data = 0, None
+        stats = (0, 0)
+        try:
+            rc, data = _run_limited(self.op_timeout, lambda: self._dispatch(op))
+            stats = _run_limited(self.op_timeout, self._stats)
+        except OpTimeout:
+            error = f"op {index} ({op.op}): bus {getattr(self.spec, 'name', '?')} did not return within {self.op_timeout:g} s"
+        except _BusFault as exc:
+            error = f"op {index} ({op.op}): {exc}"
+        if error is not None:
+            self.broken = error
+            return Step(rc=0, error=error)
+        log = tuple((owner, e) for owner, lg in self._logs.items() for e in lg[marks.get(owner, 0) :])
+        first = self._accepted[0] if self._accepted else None
+        return Step(
+            rc=rc,
+            device=first.id if first is not None else None,
+            owner=first.owner if first is not None else None,
+            data=data,
+            log=log,
+            callbacks=stats[0],
+            comparisons=stats[1],
+        )
+
+    def run(self, ops: Iterable[Op | Mapping[str, Any]]) -> list[Step]:
+        return [self.apply(op) for op in ops]
+
+    def _stats(self) -> tuple[int, int]:
+        calls = comps = 0
+        for name, bus in self.buses.items():
+            fn = getattr(bus, "stats", None)
+            if callable(fn):
+                s = self._bus_call("stats()", fn)
+                calls += int(getattr(s, "callbacks", 0))
+                comps += int(getattr(s, "comparisons", 0))
+        return calls, comps
+
+    def _dispatch(self, op: Op) -> tuple[int, str | None]:
+        kind = op.op
+        if kind == "create_irqchip":
+            return self.create_irqchip(), None
+        if kind == "create_pit2":
+            return self.create_pit2(bool(op.speaker)), None
+        if kind == "ioeventfd":
+            if op.action == "assign":
+                return self.assign_ioeventfd(op.id, _need(op, "bus"), _need(op, "addr"), _need(op, "len"), op.datamatch), None
+            if op.action == "deassign":
+                return self.deassign_ioeventfd(_need(op, "id")), None
+        elif kind == "coalesced_mmio":
+            if op.action == "register":
+                return self.register_zone(_need(op, "id"), _need(op, "addr"), _need(op, "size")), None
+            if op.action == "unregister":
+                return self.unregister_zone(op.addr, op.size, op.id), None
+        elif kind == "probe":
+            if op.action == "register":
+                return self.register_probe(_need(op, "id"), _need(op, "bus"), _need(op, "addr"), _need(op, "len"), op.accepts or "range"), None
+            if op.action == "unregister":
+                return self.unregister_probe(_need(op, "id")), None
+        elif kind == "write":
+            return self.write(_need(op, "bus"), _need(op, "addr"), _need(op, "len"), op.data or ""), None
+        elif kind == "read":
+            return self.read(_need(op, "bus"), _need(op, "addr"), _need(op, "len"))
+        elif kind == "fail_alloc":
+            return self.fail_alloc(_need(op, "bus")), None
+        raise UsageError(f"op {self.op_index - 1}: unknown op {kind!r} / action {op.action!r}")
+
+    # -- irqchip and PIT ------------------------------------------------------------------
+    def create_irqchip(self) -> int:
+        if self.pic is not None:  # C: if (kvm->arch.vpic) / irqchip_in_kernel(): -EEXIST
+            return -EEXIST
+        pic = D.KvmPic()
+        master, slave, elcr = (self._adopt(D.PicDevice(i, pic, era=self.era)) for i in ("pic_master", "pic_slave", "pic_elcr"))
+        fail_rc = None
+        rc = self._register("pio", D.PIC_MASTER, D.PIC_LEN, master)
+        if rc < 0:
+            fail_rc = rc
+        else:
+            rc = self._register("pio", D.PIC_SLAVE, D.PIC_LEN, slave)
+            if rc < 0:
+                self._unregister("pio", master)  # fail_unreg_2
+                fail_rc = rc
+            else:
+                rc = self._register("pio", D.PIC_ELCR, D.PIC_LEN, elcr)
+                if rc < 0:
+                    self._unregister("pio", slave)  # fail_unreg_1, then fall through to fail_unreg_2
+                    self._unregister("pio", master)
+                    fail_rc = rc
+        if fail_rc is not None:
+            # 2011: kvm_create_pic returns NULL and the ioctl says -ENOMEM; today kvm_pic_init's error.
+            return -ENOMEM if self.era == "2011" else fail_rc
+        ioapic = self._adopt(D.Ioapic(era=self.era))
+        rc = self._register("mmio", D.IOAPIC_BASE, D.IOAPIC_LEN, ioapic)
+        if rc < 0:
+            # kvm_ioapic_init failed (it freed the IOAPIC); 2011 x86.c / today's
+            # kvm_pic_destroy unregister the three PIC devices in this order.
+            for dev in (master, slave, elcr):
+                self._unregister("pio", dev)
+            return rc
+        self.pic, self.pic_devs, self.ioapic = pic, (master, slave, elcr), ioapic
+        return 0
+
+    def create_pit2(self, speaker: bool) -> int:
+        if self.pit is not None:
+            return -EEXIST
+        if self.era == "today" and self.pic is None:
+            return -ENOENT  # C (today): if (!pic_in_kernel(kvm)) r = -ENOENT
+        state = D.PitState()
+        pit = self._adopt(D.Pit(state, era=self.era))
+        if self._register("pio", D.PIT_BASE, D.PIT_LEN, pit) < 0:
+            return -ENOMEM  # kvm_create_pit returns NULL: the ioctl says -ENOMEM
+        spk = None
+        if speaker:
+            spk = self._adopt(D.Speaker(state, clock=lambda: self.op_index - 1, era=self.era))
+            if self._register("pio", D.SPEAKER_BASE, D.SPEAKER_LEN, spk) < 0:
+                self._unregister("pio", pit)  # fail_unregister
+                return -ENOMEM
+        self.pit, self.speaker = pit, spk
+        return 0
+
+    # -- ioeventfd ------------------------------------------------------------------------
+    def _live_ids(self) -> set[str]:
+        return {e.id for e in self.ioeventfds} | {z.id for z in self.zones} | set(self.probes)
+
+    def _fresh(self, dev_id: str) -> None:
+        if dev_id in self._live_ids():
+            raise UsageError(f"op {self.op_index - 1}: field 'id': {dev_id!r} is already live; give each live device its own id")
+
+    def assign_ioeventfd(self, dev_id: str, bus: str, addr: int, length: int, datamatch: int | None) -> int:
+        self._fresh(dev_id)
+        allowed = (1, 2, 4, 8) if self.era == "2011" else (0, 1, 2, 4, 8)
+        if length not in allowed:  # C: switch (args->len) ... default: return -EINVAL
+            return -EINVAL
+        if u64(addr + length) < addr:  # C: args->addr + args->len < args->addr (u64 + __u32)
+            return -EINVAL
+        if self.era == "today" and length == 0 and datamatch is not None:
+            return -EINVAL  # C: !args->len && (flags & KVM_IOEVENTFD_FLAG_DATAMATCH)
+        p = D.Ioeventfd(dev_id, bus, addr, length, datamatch, era=self.era, on_destroy=self._drop_ioeventfd)
+        for q in self.ioeventfds:  # ioeventfd_check_collision
+            if self._collides(q, p):
+                return -EEXIST
+        self._adopt(p)
+        rc = self._register(bus, addr, length, p)
+        if rc < 0:
+            return rc
+        self.ioeventfds.append(p)  # list_add_tail(&p->list, &kvm->ioeventfds)
+        return 0
+
+    def _collides(self, q: D.Ioeventfd, p: D.Ioeventfd) -> bool:
+        same_data = q.wildcard or p.wildcard or q.datamatch == p.datamatch
+        if self.era == "2011":
+            # 2011: every ioeventfd, whatever its bus.
+            return q.addr == p.addr and q.len == p.len and same_data
+        return q.bus == p.bus and q.addr == p.addr and (q.len == 0 or p.len == 0 or (q.len == p.len and same_data))
+
+    def _drop_ioeventfd(self, p: D.Ioeventfd) -> None:
+        # ioeventfd_release: list_del(&p->list)
+        if p in self.ioeventfds:
+            self.ioeventfds.remove(p)
+
+    def deassign_ioeventfd(self, dev_id: str) -> int:
+        p = next((q for q in self.ioeventfds if q.id == dev_id), None)
+        if p is None:
+            return -ENOENT
+        self._unregister(p.bus, p)  # result ignored by the kernel in both eras
+        if self.era == "2011":
+            p.destructor()  # ioeventfd_release after the unregister, whatever it returned
+        return 0
+
+    # -- coalesced MMIO -------------------------------------------------------------------
+    def register_zone(self, dev_id: str, addr: int, size: int) -> int:
+        self._fresh(dev_id)
+        z = self._adopt(D.CoalescedZone(dev_id, addr, size, self.ring, era=self.era, on_destroy=self._drop_zone))
+        rc = self._register("mmio", addr, c_int(size), z)  # C: __u32 size -> int len
+        if rc < 0:
+            # 2011 (3.4 copy): kfree(dev) and return 0; today: return the error.
+            return 0 if self.era == "2011" else rc
+        self.zones.append(z)  # list_add_tail(&dev->list, &kvm->coalesced_zones)
+        return 0
+
+    def _drop_zone(self, z: D.CoalescedZone) -> None:
+        if z in self.zones:
+            self.zones.remove(z)  # coalesced_mmio_destructor: list_del
+
+    def unregister_zone(self, addr: int | None, size: int | None, dev_id: str | None = None) -> int:
+        if addr is None or size is None:
+            z = next((z for z in self.zones if z.id == dev_id), None)
+            if z is None:
+                return 0  # nothing contains an unknown range; the ioctl returns 0
+            addr, size = z.addr, z.size
+        for z in list(self.zones):  # list_for_each_entry_safe
+            if z not in self.zones:
+                continue
+            if z.contains(addr, c_int(size)):  # C: coalesced_mmio_in_range(dev, zone->addr, zone->size)
+                rc = self._unregister("mmio", z)
+                if self.era == "2011":
+                    z.destructor()  # kvm_iodevice_destructor, whatever the unregister returned
+                elif rc != 0:
+                    break  # today: the bus destroyed every device; stop the walk
+        return 0
+
+    # -- probes ---------------------------------------------------------------------------
+    def register_probe(self, dev_id: str, bus: str, addr: int, length: int, accepts: str = "range") -> int:
+        self._fresh(dev_id)
+        p = self._adopt(D.Probe(dev_id, addr, length, accepts, era=self.era))
+        rc = self._register(bus, addr, length, p)
+        if rc == 0:
+            self.probes[dev_id] = (bus, p)
+        return rc
+
+    def unregister_probe(self, dev_id: str) -> int:
+        live = self.probes.get(dev_id)
+        if live is None:
+            return -ENOENT
+        bus, p = live
+        rc = self._unregister(bus, p)
+        if rc == 0:
+            del self.probes[dev_id]
+        return rc
+
+    # -- guest accesses -------------------------------------------------------------------
+    def write(self, bus: str, addr: int, length: int, data_hex: str) -> int:
+        buf = bytes.fromhex(data_hex)
+        n = max(length, 0)
+        if len(buf) < min(n, 8):
+            buf = buf.ljust(min(n, 8), b"\0")  # bytes the scenario left out read as zero
+        rc = self._bus_call(f"write({addr:#x}, {length})", lambda: self.buses[bus].write(addr, length, buf))
+        return self._check_rc(rc, "write")
+
+    def read(self, bus: str, addr: int, length: int) -> tuple[int, str | None]:
+        out = self._bus_call(f"read({addr:#x}, {length})", lambda: self.buses[bus].read(addr, length))
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise _BusFault(f"bus {getattr(self.spec, 'name', '?')}: read returned {out!r}, not (rc, bytes)")
+        rc = self._check_rc(out[0], "read")
+        return rc, (bytes(out[1]).hex() if rc == 0 else None)
+
+    def fail_alloc(self, bus: str) -> int:
+        hook = self.allocs.get(bus)
+        if hook is not None:
+            hook.fail_next()
+        self._vm_log.append(D.LogEntry("fail_alloc", bus, 0, 0, hook is not None))
+        return 0
+
+
+def _need(op: Op, name: str) -> Any:
+    v = getattr(op, name)
+    if v is None:
+        raise UsageError(f"op: a {op.op} {op.action or ''} op needs field {name!r}".replace("  ", " "))
+    return v
+
+
+# -- running scenarios -------------------------------------------------------------------------
+
+
+def _resolve(spec: Any) -> Any:
+    if isinstance(spec, str):
+        from iobus_verify.model.spec import resolve
+
+        return resolve(spec)
+    return spec
+
+
+def run_scenario(
+    scenario: Any,
+    spec: Any,
+    *,
+    era: str | None = None,
+    capacity: int | None = None,
+    alloc_faults: bool = True,
+    op_timeout: float | None = OP_TIMEOUT,
+) -> Trace:
+    """Run ``scenario`` (a Scenario, a JSON object or a path) on a fresh VM over
+    ``spec`` (a BusSpec or a spec string). The era is ``era``, else the
+    scenario's, else the spec's; the capacity ``capacity``, else the
+    scenario's, else the spec's."""
+    s = load_scenario(scenario)
+    spec = _resolve(spec)
+    vm = VM(
+        spec,
+        era=era or s.era,
+        capacity=capacity if capacity is not None else s.capacity,
+        alloc_faults=alloc_faults,
+        op_timeout=op_timeout,
+    )
+    return Trace(spec.name, vm.era, tuple(vm.apply(op) for op in s.ops))
+
+
+@dataclass(frozen=True)
+class BusReplay:
+    """One tested bus against the reference run under the same era."""
+
+    bus: str
+    era: str
+    reference: Trace
+    trace: Trace
+    classes: tuple  # per op: a DivergenceClass or None
+
+    @property
+    def diverged(self) -> bool:
+        return any(c is not None for c in self.classes)
+
+    def divergences(self) -> list[tuple[int, Any]]:
+        return [(i, c) for i, c in enumerate(self.classes) if c is not None]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """The replay of one scenario on several buses. Truthy when any bus diverges
+    from the reference (so ``assert replay(s, [bus])`` asserts a counterexample
+    reproduces)."""
+
+    scenario: Scenario
+    buses: tuple[BusReplay, ...] = field(default_factory=tuple)
+
+    @property
+    def diverged(self) -> bool:
+        return any(b.diverged for b in self.buses)
+
+    def __bool__(self) -> bool:
+        return self.diverged
+
+
+def replay(
+    scenario: Any,
+    specs: Sequence[Any],
+    *,
+    era: str | None = None,
+    op_timeout: float | None = OP_TIMEOUT,
+) -> ReplayResult:
+    """Run ``scenario`` on the linear reference and on each bus of ``specs``
+    (BusSpecs or spec strings), the reference under each tested bus's era
+    (``era`` or the scenario's era override both), and classify every op with
+    :func:`iobus_verify.model.divergence.classify`. A bus whose factory takes no
+    ``alloc`` hook is compared with a reference without allocation faults."""
+    from iobus_verify.model.divergence import classify
+
+    s = load_scenario(scenario)
+    ref_spec = _resolve("linear")
+    out = []
+    for spec in specs:
+        spec = _resolve(spec)
+        the_era = era or s.era or spec.era
+        faults = bool(spec.accepts_alloc)
+        ref = run_scenario(s, ref_spec, era=the_era, alloc_faults=faults, op_timeout=None)
+        tr = run_scenario(s, spec, era=the_era, alloc_faults=faults, op_timeout=op_timeout)
+        classes = tuple(classify(op, r, b) for op, r, b in zip(s.ops, ref.steps, tr.steps))
+        out.append(BusReplay(spec.name, the_era, ref, tr, classes))
+    return ReplayResult(s, tuple(out))

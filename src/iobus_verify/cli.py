@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.reports.baseline:setup",
         "iobus_verify.reports.baseline:run",
     ),
+    "replay": (
+        "replay an iobus-scenario/1 file on the linear reference and on buses, op by op",
+        "iobus_verify.model.replay:setup",
+        "iobus_verify.model.replay:run",
+    ),
     "diff": (
         "list new, lost and changed findings between two report.json files",
         "iobus_verify.reports.diff:setup",

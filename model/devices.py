@@ -103,6 +103,12 @@ def copy_out(value: int, n: int) -> bytes:
     return (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little") if n else b""
 
 
+def inside(lo: int, hi: int, addr: int, length: int) -> bool:
+    """An access ``(addr, length)`` lies inside the byte extent ``[lo, hi)``: its
+    first byte is inside and its ``max(length, 0)`` bytes end by ``hi``."""
+    return lo <= addr and addr + max(length, 0) <= hi and addr < hi
+
+
 class Device:
     """Common plumbing: ids, the log, the observer hook, the era."""
 
@@ -174,7 +180,7 @@ class Probe(Device):
             return True
         if self.accepts == "none":
             return False
-        return self.lo <= addr and addr + max(length, 0) <= self.hi and addr < self.hi
+        return inside(self.lo, self.hi, addr, length)
 
     def _write(self, addr, length, data):
         if not self.accepts_access(addr, length):
@@ -350,18 +356,33 @@ class PicDevice(Device):
       {0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1} is ``-EOPNOTSUPP``; **then**
       ``len != 1`` is swallowed: return 0, no state change, a read leaves
       ``val`` untouched (no bytes).
-    * **today** (``len != 1`` first): any ``len != 1`` returns 0 whatever the
-      address (a write is logged and ignored, a read zeroes ``len`` bytes);
-      then the six ports are handled and any other address is ``-EOPNOTSUPP``.
+    * **today** (``len != 1`` first): a ``len != 1`` access returns 0 with no
+      address check (a write is logged and ignored, a read zeroes ``len``
+      bytes); then the six ports are handled and any other address is
+      ``-EOPNOTSUPP``. Because that branch checks no address, today's callback
+      relies on the range bus to deliver only accesses inside its registration.
+      The model makes that delivery explicit: the ``len != 1`` branch sees only
+      accesses inside the facade's registered extent (the :class:`Probe`
+      "inside" rule); otherwise the linear reference, which offers every access
+      to every device, would credit the PIC with every non-byte PIO access on
+      the bus, which no kernel ever did.
 
     1-byte accesses: 0x20/0x21/0xa0/0xa1 go to chip ``addr >> 7``'s
     ``pic_ioport_read/write``, 0x4d0/0x4d1 to the ELCR of chip ``addr & 1``
     (written masked by 0xf8 / 0xde).
     """
 
-    def __init__(self, dev_id: str, pic: KvmPic, *, era: str = "today"):
+    BASES = {"pic_master": PIC_MASTER, "pic_slave": PIC_SLAVE, "pic_elcr": PIC_ELCR}
+
+    def __init__(self, dev_id: str, pic: KvmPic, *, era: str = "today", base: int | None = None):
         self.pic = pic
         super().__init__(dev_id, "pic", era=era, log=pic.log)
+        self.base = self.BASES.get(dev_id, PIC_MASTER) if base is None else base
+        self.lo, self.hi = fixed_extent(INT, self.base, PIC_LEN)
+
+    def _delivered(self, addr: int, length: int) -> bool:
+        # today's len != 1 branch: what the range bus delivers (see the class doc)
+        return inside(self.lo, self.hi, addr, length)
 
     def _write(self, addr, length, data):
         if self.era == "2011":
@@ -372,6 +393,8 @@ class PicDevice(Device):
                 return 0
         else:
             if length != 1:  # C (today): if (len != 1) { log; return 0; } comes first
+                if not self._delivered(addr, length):
+                    return -EOPNOTSUPP
                 self._note("swallowed", addr, length, None, "non byte write")
                 return 0
             if addr not in PIC_PORTS:  # C: switch default: return -EOPNOTSUPP
@@ -395,6 +418,8 @@ class PicDevice(Device):
                 return 0, b""
         else:
             if length != 1:  # C (today): memset(val, 0, len); return 0;
+                if not self._delivered(addr, length):
+                    return -EOPNOTSUPP, b""
                 self._note("swallowed", addr, length, None, "non byte read")
                 return 0, bytes(max(length, 0))
             if addr not in PIC_PORTS:

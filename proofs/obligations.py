@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import z3
@@ -207,5 +208,12 @@ def check(pv: ProofVariant, ob: Obligation, timeout_s: float) -> ProofResult:
     )
 
 
+@lru_cache(maxsize=None)
+def _check_all(pv: ProofVariant, timeout_s: float) -> tuple[ProofResult, ...]:
+    return tuple(check(pv, ob, timeout_s) for ob in obligations(pv))
+
+
 def check_all(pv: ProofVariant, timeout_s: float) -> list[ProofResult]:
-    return [check(pv, ob, timeout_s) for ob in obligations(pv)]
+    """Every comparator obligation of ``pv`` (cached per process: the results are immutable and
+    the same question is asked by the proofs, the agreement report and the tests)."""
+    return list(_check_all(pv, timeout_s))

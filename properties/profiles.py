@@ -85,6 +85,15 @@ for _name, _b in BUDGETS.items():
             **_COMMON,
         )
 
+#: ``iobus-crosshair``: the piece properties under the ``hypothesis-crosshair`` backend
+#: (CrossHair chooses the inputs by symbolic execution instead of at random). A Hypothesis
+#: settings profile only, not a suite budget; registered when the backend is installed.
+CROSSHAIR_PROFILE = "iobus-crosshair"
+try:
+    settings.register_profile(CROSSHAIR_PROFILE, backend="crosshair", max_examples=100, database=None, **_COMMON)
+except Exception:  # InvalidArgument: hypothesis-crosshair is not installed
+    pass
+
 
 def budget(profile: str) -> Budget:
     """The :class:`Budget` of a profile name, or a :class:`UsageError` naming the choices."""

@@ -16,7 +16,7 @@ from iobus_verify.proofs.run import expected_refuted, proof_results, run_proofs
 
 N = 8
 TIMEOUT = 20.0
-#: The unhinted (exhaustive) condition search takes minutes for upstream; opt in with IOBUS_PROOFS_SLOW=1.
+#: The unhinted (exhaustive) condition search and larger CrossHair budgets: opt in with IOBUS_PROOFS_SLOW=1.
 SLOW = os.environ.get("IOBUS_PROOFS_SLOW") == "1"
 
 

@@ -195,7 +195,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                 self.fail("ERROR", f"bus {spec.name}: {bus_step.error} on op {op}")
             d = div_mod.classify(op, ref_step, bus_step)
             if d is not None:
-                self.fail(_class_name(d), _explanation(d))
+                self.fail(_class_name(d), div_mod.explain(op, ref_step, bus_step) or _explanation(d))
             self.check_structure(op, before)
             return ref_step, bus_step
 

@@ -19,6 +19,12 @@ from iobus_verify.properties.machine import _class_name, ranges_snapshot, struct
 
 def first_divergence_class(spec: Any, scenario: dict[str, Any]) -> str | None:
     """The class of the first divergence of ``spec`` from the reference on ``scenario``."""
+    found = first_divergence(spec, scenario)
+    return None if found is None else found[0]
+
+
+def first_divergence(spec: Any, scenario: dict[str, Any]) -> tuple[str, str] | None:
+    """The class of the first divergence and a one-line explanation naming its op."""
     from iobus_verify.model import divergence, vm
     from iobus_verify.model.spec import resolve
 
@@ -26,19 +32,24 @@ def first_divergence_class(spec: Any, scenario: dict[str, Any]) -> str | None:
     cap = scenario.get("capacity")
     ref = vm.VM(resolve("linear"), era=era, capacity=cap)
     bus = vm.VM(spec, era=era, capacity=cap)
-    for op in scenario["ops"]:
+    for i, op in enumerate(scenario["ops"]):
         before = ranges_snapshot(bus)
         r = ref.apply(op)
         try:
             b = bus.apply(op)
-        except Exception:  # noqa: BLE001 - a raising bus is the ERROR class
-            return "ERROR"
+        except Exception as exc:  # noqa: BLE001 - a raising bus is the ERROR class
+            return "ERROR", f"op {i}: the bus raised {type(exc).__name__}: {exc}"
         if getattr(b, "error", None):
-            return "ERROR"
+            return "ERROR", f"op {i}: {b.error}"
         d = divergence.classify(op, r, b)
         if d is not None:
-            return _class_name(d)
+            return _class_name(d), f"op {i} ({_describe(op)}): {divergence.explain(op, r, b)}"
         broken = structural_failure(spec, ref, bus, before)
         if broken is not None:
-            return broken[0]
+            return broken[0], f"op {i} ({_describe(op)}): {broken[1]}"
     return None
+
+
+def _describe(op: dict[str, Any]) -> str:
+    fields = ", ".join(f"{k}={hex(v) if k in ('addr', 'size') and isinstance(v, int) else v}" for k, v in op.items() if k != "op")
+    return f"{op['op']} {fields}".strip()

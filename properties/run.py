@@ -201,11 +201,47 @@ def run_properties(spec: Any, *, profile: str, seed: int, out_dir: Path | None, 
         f"({diff.ops} ops executed) at full and small ({b.small_capacity}) capacity"
     )
     found = {c: Found.of(d) for c, d in diff.found.items()}
+    found = minimise_found(spec, found, progress)
+    seconds = time.perf_counter() - t0
     results = differential_results(spec, found, seconds, detail, diff.errors)
     results += _piece_results(spec, b.piece_examples, seed, progress)
     if out_dir is not None:
         write_findings(results, Path(out_dir))
     return results
+
+
+def minimise_found(spec: Any, found: dict[str, "Found"], progress: Progress = None) -> dict[str, "Found"]:
+    """Each finding reduced to a 1-minimal scenario of the same class
+    (:mod:`iobus_verify.properties.minimise`), with its explanation re-derived
+    from the replay of the minimal scenario. ERROR findings (a plugin that
+    raised or hung) are kept as found: replaying them again and again would
+    mean waiting out the hang each time."""
+    from iobus_verify.properties.minimise import minimise
+    from iobus_verify.properties.replaying import first_divergence
+
+    out = {}
+    for cls, f in found.items():
+        if cls == "ERROR" or first_divergence_class_safe(spec, f.scenario) != cls:
+            out[cls] = f  # left to differential_results, which reports a non-replaying one
+            continue
+        if progress:
+            progress(f"properties: {spec.name}: minimising the {cls} scenario ({len(f.scenario['ops'])} ops)")
+        small, replays = minimise(f.scenario, lambda s, c=cls: first_divergence_class_safe(spec, s) == c)
+        again = first_divergence(spec, small)
+        why = again[1] if again else f.explanation
+        note = f" (minimised from {len(f.scenario['ops'])} to {len(small['ops'])} ops in {replays} replays)"
+        out[cls] = Found(cls, why + note, small)
+    return out
+
+
+def first_divergence_class_safe(spec: Any, scenario: dict[str, Any]) -> str | None:
+    """:func:`replay_class`, with a scenario the VM rejects counting as no divergence."""
+    from iobus_verify.errors import UsageError
+
+    try:
+        return replay_class(spec, scenario)
+    except UsageError:
+        return None
 
 
 def differential_results(spec: Any, found: dict[str, Found], seconds: float, detail: str, errors: list[str]) -> list[Result]:
@@ -230,7 +266,7 @@ def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, d
         again = replay_class(spec, scenario)
     except Exception as exc:  # noqa: BLE001 - a replay that crashes is reported, never hidden
         again = f"replay raised {type(exc).__name__}: {exc}"
-    explanation = f"{d.explanation} (shrunk to {len(scenario['ops'])} ops)"
+    explanation = d.explanation
     if cls.startswith("invariant."):
         ok = isinstance(again, str) and again in CLASSES or again == cls
     else:

@@ -1,0 +1,121 @@
+"""Deterministic minimisation of a found scenario, after Hypothesis's shrinking.
+
+Hypothesis finds the divergence and shrinks it; its stateful shrinking works on
+the choice sequence and often stops with operations that play no part in the
+divergence (a write before the registrations that matter, a probe that is never
+offered). :func:`minimise` finishes the job on the ``iobus-scenario/1`` object
+itself, replaying every candidate through the VM
+(:func:`~iobus_verify.properties.replaying.first_divergence_class`) and keeping
+it only when the first divergence is still of the same class:
+
+1. drop operations, one at a time, last first, until no single operation can go;
+2. translate all addresses together towards 0 (ranges and accesses keep their
+   relative positions), then make every number as small as it can be on its
+   own (0, 1, 2, 4, 8, then halving and decrementing; data bytes to zeros; the
+   top-level capacity removed or lowered);
+3. repeat both until nothing changes.
+
+The result is *1-minimal*: removing any one operation, or lowering any one
+number to a tried candidate, loses the divergence. It is a pure function of its
+input, so the same finding always minimises to the same scenario.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from iobus_verify.errors import UsageError
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+#: Numeric fields of an op that may be lowered, in the order they are tried.
+NUMERIC_FIELDS = ("addr", "len", "size", "datamatch")
+#: Upper bound on candidate replays per call (a safety net, never hit in practice).
+MAX_REPLAYS = 5000
+
+
+def _smaller(v: int) -> list[int]:
+    """Candidates "simpler" than ``v``: non-negative before negative, then by magnitude."""
+    cands = [0, 1, 2, 4, 8, v // 2, v - 1, -1]
+    key = lambda c: (c < 0, abs(c))  # noqa: E731
+    out = []
+    for c in cands:
+        if key(c) < key(v) and c not in out:
+            out.append(c)
+    return sorted(out, key=key)
+
+
+def minimise(scenario: dict[str, Any], keeps_divergence: Predicate) -> tuple[dict[str, Any], int]:
+    """A 1-minimal scenario for which ``keeps_divergence`` still holds, and the
+    number of replays spent. ``scenario`` itself must satisfy the predicate."""
+    best = copy.deepcopy(scenario)
+    replays = 0
+
+    def ok(candidate: dict[str, Any]) -> bool:
+        nonlocal replays
+        if replays >= MAX_REPLAYS:
+            return False
+        replays += 1
+        try:
+            return keeps_divergence(candidate)
+        except UsageError:  # e.g. an unregister whose register was dropped
+            return False
+
+    changed = True
+    while changed:
+        changed = False
+        # 1. drop operations
+        i = len(best["ops"]) - 1
+        while i >= 0:
+            cand = dict(best, ops=best["ops"][:i] + best["ops"][i + 1 :])
+            if ok(cand):
+                best, changed = cand, True
+            i -= 1
+        # 2a. translate every address by the same amount
+        addrs = [o["addr"] for o in best["ops"] if isinstance(o.get("addr"), int)]
+        if addrs and min(addrs) > 0:
+            low = min(addrs)
+            for d in dict.fromkeys([low, low - low // 2, low // 2, 1]):
+                if d <= 0:
+                    continue
+                cand = copy.deepcopy(best)
+                for o in cand["ops"]:
+                    if isinstance(o.get("addr"), int):
+                        o["addr"] -= d
+                if ok(cand):
+                    best, changed = cand, True
+                    break
+        # 2b. lower numbers one at a time
+        for i in range(len(best["ops"])):
+            for field in NUMERIC_FIELDS:
+                while True:
+                    v = best["ops"][i].get(field)
+                    if not isinstance(v, int) or isinstance(v, bool):
+                        break
+                    for c in _smaller(v):
+                        cand = copy.deepcopy(best)
+                        cand["ops"][i][field] = c
+                        if ok(cand):
+                            best, changed = cand, True
+                            break
+                    else:
+                        break
+            data = best["ops"][i].get("data")
+            if isinstance(data, str) and data.strip("0"):
+                cand = copy.deepcopy(best)
+                cand["ops"][i]["data"] = "0" * len(data)
+                if ok(cand):
+                    best, changed = cand, True
+        cap = best.get("capacity")
+        if isinstance(cap, int):
+            cand = {k: v for k, v in best.items() if k != "capacity"}
+            if ok(cand):
+                best, changed = cand, True
+            else:
+                for c in [x for x in _smaller(cap) if x >= 1]:
+                    cand = dict(best, capacity=c)
+                    if ok(cand):
+                        best, changed = cand, True
+                        break
+    return best, replays

@@ -67,15 +67,8 @@ from iobus_verify.model.cints import INT
 from iobus_verify.model.comparators import fixed_extent, fixed_point_cmp
 from iobus_verify.model.kbsearch import bsearch_today
 from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
-from iobus_verify.model.protocol import (
-    ENOENT,
-    ENOMEM,
-    ENOSPC,
-    EOPNOTSUPP,
-    AllocationHook,
-    BusStats,
-    always_allocate,
-)
+from iobus_verify.model.offering import OfferingBus, remove_moving_last
+from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, AllocationHook, always_allocate
 
 FIXED_SUMMARY = (
     "this project's design: linear-order entries plus a segment table; "
@@ -122,18 +115,17 @@ def build_segments(extents: list[tuple[int, int]]) -> tuple[Segment, ...]:
     return tuple(table)
 
 
-class FixedBus:
+class FixedBus(OfferingBus):
     """The ``fixed`` variant (see the module docstring)."""
 
     name = "fixed"
 
     def __init__(self, capacity: int = NR_IOBUS_DEVS_2011, *, alloc: AllocationHook = always_allocate):
+        super().__init__()
         self.capacity = capacity
         self._alloc = alloc
         self._entries: list[tuple[int, int, Any]] = []
         self._table: tuple[Segment, ...] = ()
-        self._comparisons = 0
-        self._callbacks = 0
 
     def _rebuild(self) -> None:
         self._table = build_segments([fixed_extent(INT, a, n) for a, n, _ in self._entries])
@@ -150,14 +142,10 @@ class FixedBus:
     def unregister(self, dev: Any) -> int:
         if not self._alloc("unregister:kzalloc"):
             return -ENOMEM
-        for i, entry in enumerate(self._entries):
-            if entry[2] is dev:
-                last = self._entries.pop()  # the linear bus's move-last-into-hole
-                if i < len(self._entries):
-                    self._entries[i] = last
-                self._rebuild()
-                return 0
-        return -ENOENT
+        if not remove_moving_last(self._entries, dev):  # as the linear bus does
+            return -ENOENT
+        self._rebuild()
+        return 0
 
     def _point_cmp(self, point: int, seg: Segment) -> int:
         self._comparisons += 1
@@ -171,27 +159,13 @@ class FixedBus:
         return [self._entries[s][2] for s in self._table[found.index].slots]
 
     def write(self, addr: int, length: int, data: bytes) -> int:
-        for dev in self.candidates(addr):
-            self._callbacks += 1
-            if dev.write(addr, length, data) == 0:
-                return 0
-        return -EOPNOTSUPP
+        return self._offer_write(self.candidates(addr), addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
-        for dev in self.candidates(addr):
-            self._callbacks += 1
-            rc, data = dev.read(addr, length)
-            if rc == 0:
-                return 0, data
-        return -EOPNOTSUPP, b""
+        return self._offer_read(self.candidates(addr), addr, length)
 
     def ranges(self) -> list[tuple[int, int, Any]]:
         return list(self._entries)
 
     def segments(self) -> tuple[Segment, ...]:
         return self._table
-
-    def stats(self) -> BusStats:
-        s = BusStats(self._comparisons, self._callbacks)
-        self._comparisons = self._callbacks = 0
-        return s

@@ -13,31 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from iobus_verify.model.protocol import (
-    ENOENT,
-    ENOMEM,
-    ENOSPC,
-    EOPNOTSUPP,
-    AllocationHook,
-    BusStats,
-    always_allocate,
-)
+from iobus_verify.model.offering import OfferingBus, remove_moving_last
+from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, AllocationHook, always_allocate
 
 #: ``NR_IOBUS_DEVS`` before and in the 2011 patch (a context line of the patch).
 NR_IOBUS_DEVS_2011 = 300
 
 
-class LinearBus:
+class LinearBus(OfferingBus):
     """The pre-patch bus: linear scan in array order."""
 
     name = "linear"
 
     def __init__(self, capacity: int = NR_IOBUS_DEVS_2011, *, alloc: AllocationHook = always_allocate):
+        super().__init__()
         self.capacity = capacity
         self._alloc = alloc
         # (addr, len, dev): addr/len are kept only so that ranges() can report them.
         self._devs: list[tuple[int, int, Any]] = []
-        self._callbacks = 0
 
     def register(self, addr: int, length: int, dev: Any) -> int:
         # C: if (bus->dev_count > NR_IOBUS_DEVS-1) return -ENOSPC;
@@ -53,36 +46,17 @@ class LinearBus:
         # C: the copy is allocated before the search, so -ENOMEM wins over -ENOENT.
         if not self._alloc("unregister:kzalloc"):
             return -ENOMEM
-        for i, entry in enumerate(self._devs):
-            if entry[2] is dev:  # C: first i with devs[i] == dev
-                last = self._devs.pop()  # C: devs[i] = devs[--dev_count]
-                if i < len(self._devs):
-                    self._devs[i] = last
-                return 0
-        return -ENOENT
+        # C: first i with devs[i] == dev; devs[i] = devs[--dev_count]
+        return 0 if remove_moving_last(self._devs, dev) else -ENOENT
 
     def write(self, addr: int, length: int, data: bytes) -> int:
-        for _, _, dev in list(self._devs):
-            self._callbacks += 1
-            if dev.write(addr, length, data) == 0:
-                return 0
-        return -EOPNOTSUPP
+        return self._offer_write([e[2] for e in self._devs], addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
-        for _, _, dev in list(self._devs):
-            self._callbacks += 1
-            rc, data = dev.read(addr, length)
-            if rc == 0:
-                return 0, data
-        return -EOPNOTSUPP, b""
+        return self._offer_read([e[2] for e in self._devs], addr, length)
 
     def ranges(self) -> list[tuple[int, int, Any]]:
         return list(self._devs)
-
-    def stats(self) -> BusStats:
-        s = BusStats(0, self._callbacks)
-        self._callbacks = 0
-        return s
 
 
 def linear_factory(capacity: int = NR_IOBUS_DEVS_2011, *, alloc: AllocationHook = always_allocate) -> LinearBus:

@@ -33,15 +33,8 @@ from iobus_verify.model.cints import INT
 from iobus_verify.model.comparators import Comparator, cmp_2011, cmp_upstream
 from iobus_verify.model.kbsearch import BSEARCHES
 from iobus_verify.model.ksort import SORTS
-from iobus_verify.model.protocol import (
-    ENOENT,
-    ENOMEM,
-    ENOSPC,
-    EOPNOTSUPP,
-    AllocationHook,
-    BusStats,
-    always_allocate,
-)
+from iobus_verify.model.offering import OfferingBus, remove_moving_last
+from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, AllocationHook, always_allocate
 
 
 class RegisterRule(enum.Enum):
@@ -89,10 +82,11 @@ def is_ioeventfd(dev: Any) -> bool:
     return bool(getattr(dev, "ioeventfd", False))
 
 
-class RangeBus:
+class RangeBus(OfferingBus):
     """A range bus run by a :class:`Variant`."""
 
     def __init__(self, variant: Variant, capacity: int | None = None, *, alloc: AllocationHook = always_allocate):
+        super().__init__()
         self.variant = variant
         self.name = variant.name
         self.capacity = variant.capacity if capacity is None else capacity
@@ -100,8 +94,6 @@ class RangeBus:
         self._range: list[tuple[int, int, Any]] = []
         self._null = False  # today's bus pointer after a failed shrink
         self._ioeventfd_count = 0
-        self._comparisons = 0
-        self._callbacks = 0
         self._sort = SORTS[variant.sort]
         self._bsearch = BSEARCHES[variant.bsearch]
 
@@ -159,14 +151,11 @@ class RangeBus:
     def _unregister_2011(self, dev: Any) -> int:
         if not self._alloc("unregister:kzalloc"):  # allocated before the search
             return -ENOMEM
-        for i, entry in enumerate(self._range):
-            if entry[2] is dev:
-                last = self._range.pop()  # C: dev_count--; range[i] = range[dev_count];
-                if i < len(self._range):
-                    self._range[i] = last
-                self._resort()  # C: sort(range, dev_count, ...)
-                return 0
-        return -ENOENT
+        # C: dev_count--; range[i] = range[dev_count]; sort(range, dev_count, ...)
+        if not remove_moving_last(self._range, dev):
+            return -ENOENT
+        self._resort()
+        return 0
 
     def _unregister_today(self, dev: Any) -> int:
         if self._null:  # C: if (!bus) return 0;
@@ -215,32 +204,19 @@ class RangeBus:
             idx += 1
 
     def write(self, addr: int, length: int, data: bytes) -> int:
-        if self._null:
+        if self._null:  # C: bus = kvm_get_bus_srcu(); if (!bus) return -ENOMEM;
             return -ENOMEM
-        for dev in self._candidates(addr, length):
-            self._callbacks += 1
-            if dev.write(addr, length, data) == 0:
-                return 0
-        return -EOPNOTSUPP
+        # The generator interleaves comparator calls and callbacks, as the C loop does.
+        return self._offer_write(self._candidates(addr, length), addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
         if self._null:
             return -ENOMEM, b""
-        for dev in self._candidates(addr, length):
-            self._callbacks += 1
-            rc, data = dev.read(addr, length)
-            if rc == 0:
-                return 0, data
-        return -EOPNOTSUPP, b""
+        return self._offer_read(self._candidates(addr, length), addr, length)
 
     # -- optional protocol ------------------------------------------------------
     def ranges(self) -> list[tuple[int, int, Any]]:
         return list(self._range)
-
-    def stats(self) -> BusStats:
-        s = BusStats(self._comparisons, self._callbacks)
-        self._comparisons = self._callbacks = 0
-        return s
 
 
 def _destroy(dev: Any) -> None:

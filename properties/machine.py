@@ -332,8 +332,13 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             if ref_step.rc == 0:
                 self.live[pid] = (bus, addr, length)
             if data.draw(st.booleans(), label="access now?"):
-                base = (a, n) if data.draw(st.booleans(), label="older?") else (addr, length)
-                at, size = S.draw_access_near(data.draw, base)
+                if data.draw(st.booleans(), label="first shared byte?"):
+                    # The first byte both ranges may hold: where an order
+                    # difference between the two shows.
+                    at, size = max(a, addr), 1
+                else:
+                    base = (a, n) if data.draw(st.booleans(), label="older?") else (addr, length)
+                    at, size = S.draw_access_near(data.draw, base)
                 self.apply({"op": "read", "bus": bus, "addr": at, "len": size})
             return pid
 

@@ -56,20 +56,32 @@ def cmp_upstream(d, addr1, len1, addr2, len2):
 # -- the project's own `fixed` design -----------------------------------------
 
 
-def fixed_extent(d, addr, length):
-    """The byte range ``[lo, hi)`` that the ``fixed`` bus gives a registered range.
+def byte_extent(d, addr, length):
+    """The bytes ``[lo, hi)`` a registration ``(addr, length)`` names, taken literally.
 
     ``length`` is read as the u32 the caller meant (a zone size >= 2**31 arrives
-    as a negative ``int``); a zero length is the wildcard "accesses starting at
-    ``addr``", i.e. ``[addr, addr + 1)``. The range is clipped at the end of the
-    64-bit address space instead of wrapping. Both ends are exact ("wide").
+    as a negative ``int``); the range is clipped at the end of the 64-bit
+    address space instead of wrapping. A zero length names no byte. Both ends
+    are exact ("wide"). This is what a device that "accepts exactly the
+    accesses inside its range" (a probe, a coalesced zone) holds.
     """
     lo = d.wide_gpa(addr)
-    size = d.ite(d.len_nonzero(length), d.wide_len_u32(length), d.wide_const(1))
-    raw_hi = d.wadd(lo, size)
+    raw_hi = d.wadd(lo, d.wide_len_u32(length))
     top = d.wide_const(ADDRESS_SPACE_END)
     hi = d.ite(d.wlt(raw_hi, top), raw_hi, top)
     return lo, hi
+
+
+def fixed_extent(d, addr, length):
+    """The byte range ``[lo, hi)`` that the ``fixed`` bus gives a registered range.
+
+    :func:`byte_extent`, except that a zero length is the wildcard "accesses
+    starting at ``addr``", i.e. ``[addr, addr + 1)``: today's ``kvm_io_bus_cmp``
+    offers a zero-length entry every access at its address (a zero-length
+    ioeventfd takes any length there), so ``fixed`` must offer it too.
+    """
+    lo, hi = byte_extent(d, addr, length)
+    return lo, d.ite(d.len_nonzero(length), hi, d.wadd(lo, d.wide_const(1)))
 
 
 def fixed_point_cmp(d, point, lo, hi):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from iobus_verify.model.cints import INT, U64_MAX, c_int, u32, u64
-from iobus_verify.model.comparators import fixed_extent
+from iobus_verify.model.comparators import byte_extent
 from iobus_verify.model.protocol import EOPNOTSUPP
 
 ERAS = ("2011", "today")
@@ -155,11 +155,12 @@ class Probe(Device):
     """A synthetic device for bus-level fuzzing, independent of real devices.
 
     ``accepts="range"``: exactly the accesses ``(x, n)`` inside its registered
-    range, with the extent the ``fixed`` bus uses
-    (:func:`~iobus_verify.model.comparators.fixed_extent` on ints:
-    ``[addr, addr + u32(len))``, length 0 = the one-byte wildcard
-    ``[addr, addr + 1)``, clipped at 2**64): inside when ``lo <= x``,
-    ``x + max(n, 0) <= hi`` and ``x < hi`` (its first byte is inside). For
+    range, taken literally
+    (:func:`~iobus_verify.model.comparators.byte_extent` on ints:
+    ``[addr, addr + u32(len))``, clipped at 2**64; a zero-length probe holds
+    no byte and accepts nothing, as a zero-size coalesced zone does): inside
+    when ``lo <= x``, ``x + max(n, 0) <= hi`` and ``x < hi`` (its first byte
+    is inside). For
     the accesses a guest issues (1 to 8 bytes, not running past 2**64) this is
     :func:`iobus_verify.proofs.encode.probe_accepts`. ``"all"`` accepts every
     access, ``"none"`` none. A read returns ``len`` zero bytes (none for
@@ -173,7 +174,7 @@ class Probe(Device):
         if accepts not in self.ACCEPTS:
             raise ValueError(f"probe accepts must be one of {self.ACCEPTS}, got {accepts!r}")
         self.addr, self.len, self.accepts = addr, length, accepts
-        self.lo, self.hi = fixed_extent(INT, addr, length)
+        self.lo, self.hi = byte_extent(INT, addr, length)
 
     def accepts_access(self, addr: int, length: int) -> bool:
         if self.accepts == "all":
@@ -378,7 +379,7 @@ class PicDevice(Device):
         self.pic = pic
         super().__init__(dev_id, "pic", era=era, log=pic.log)
         self.base = self.BASES.get(dev_id, PIC_MASTER) if base is None else base
-        self.lo, self.hi = fixed_extent(INT, self.base, PIC_LEN)
+        self.lo, self.hi = byte_extent(INT, self.base, PIC_LEN)
 
     def _delivered(self, addr: int, length: int) -> bool:
         # today's len != 1 branch: what the range bus delivers (see the class doc)

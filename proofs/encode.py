@@ -18,9 +18,9 @@ import z3
 from iobus_verify.model.cints import U64_MOD, Z3Domain
 from iobus_verify.model.comparators import (
     Comparator,
+    byte_extent,
     cmp_2011,
     cmp_upstream,
-    fixed_extent,
     fixed_point_cmp,
     fixed_segment_cmp,
 )
@@ -64,10 +64,11 @@ def probe_accepts(d, key_addr, key_len, addr, length):
 
     "Accepts exactly the accesses inside its range": every byte of
     ``[key_addr, key_addr + key_len)`` lies in the range's byte extent,
-    :func:`~iobus_verify.model.comparators.fixed_extent` (``len`` read as u32,
-    0 = the one-byte wildcard, clipped at 2**64). Computed without wrap-around.
+    :func:`~iobus_verify.model.comparators.byte_extent` (``len`` read as u32,
+    clipped at 2**64; a zero-length probe holds no byte). Computed without
+    wrap-around.
     """
-    lo, hi = fixed_extent(d, addr, length)
+    lo, hi = byte_extent(d, addr, length)
     k_lo = d.wide_gpa(key_addr)
     k_hi = d.wadd(k_lo, d.wide_len_u32(key_len))
     return d.and_(d.wle(lo, k_lo), d.wle(k_hi, hi))

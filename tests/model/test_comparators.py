@@ -1,7 +1,7 @@
 """The comparators on hand-checked cases, read from the C."""
 
 from iobus_verify.model.cints import INT
-from iobus_verify.model.comparators import cmp_2011, cmp_upstream, fixed_extent, fixed_point_cmp, fixed_segment_cmp
+from iobus_verify.model.comparators import byte_extent, cmp_2011, cmp_upstream, fixed_extent, fixed_point_cmp, fixed_segment_cmp
 
 TOP = 2**64
 
@@ -43,6 +43,16 @@ def test_fixed_extent_reads_len_as_u32_and_zero_as_one_byte():
     assert fixed_extent(INT, 0x1000, 0) == (0x1000, 0x1001)
     assert fixed_extent(INT, 0x1000, -(2**31)) == (0x1000, 0x1000 + 2**31)  # zone size 2**31
     assert fixed_extent(INT, TOP - 2, 8) == (TOP - 2, TOP)  # clipped, not wrapped
+
+
+def test_byte_extent_is_literal_and_fixed_extent_adds_only_the_wildcard():
+    assert byte_extent(INT, 0x1000, 0x10) == (0x1000, 0x1010)
+    assert byte_extent(INT, 0x1000, 0) == (0x1000, 0x1000)  # names no byte
+    assert byte_extent(INT, 0x1000, -1) == (0x1000, 0x1000 + 2**32 - 1)  # u32 0xffffffff
+    assert byte_extent(INT, TOP - 2, 8) == (TOP - 2, TOP)
+    assert fixed_extent(INT, TOP - 1, 0) == (TOP - 1, TOP)  # the wildcard byte of the last address
+    for addr, n in [(0, 1), (7, 2**31 - 1), (TOP - 5, -(2**31)), (3, -7)]:
+        assert fixed_extent(INT, addr, n) == byte_extent(INT, addr, n)
 
 
 def test_fixed_point_cmp():

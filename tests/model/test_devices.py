@@ -43,10 +43,18 @@ def test_probe_each_size_at_first_and_last_bytes(n):
     assert p.read(0x1000, n) == (0, bytes(n))
 
 
-def test_zero_length_probe_is_the_one_byte_wildcard_of_fixed_extent():
+def test_zero_length_probe_holds_no_byte():
+    # [0x50, 0x50) is empty: a zero-length probe accepts nothing, as a zero-size
+    # coalesced zone accepts no access of positive length. (The fixed bus's
+    # one-byte wildcard extent is a lookup rule, not what a device holds.)
     p = D.Probe("p", 0x50, 0)
-    assert p.write(0x50, 1, b"\0") == 0 and p.write(0x50, 0, b"") == 0
-    assert p.write(0x50, 2, b"\0\0") == NO and p.write(0x51, 1, b"\0") == NO and p.write(0x4F, 1, b"\0") == NO
+    for addr, n in [(0x50, 1), (0x50, 0), (0x50, 2), (0x51, 1), (0x4F, 1)]:
+        assert p.write(addr, n, bytes(max(n, 0))) == NO and p.read(addr, n)[0] == NO
+
+
+def test_zero_length_access_inside_a_probe():
+    p = D.Probe("p", 0x50, 2)
+    assert p.write(0x50, 0, b"") == 0 and p.write(0x51, 0, b"") == 0 and p.write(0x52, 0, b"") == NO
 
 
 def test_probe_len_is_read_as_u32_and_clipped_at_top():

@@ -12,7 +12,10 @@ it only when the first divergence is still of the same class:
 2. translate all addresses together towards 0 (ranges and accesses keep their
    relative positions), then make every number as small as it can be on its
    own (0, 1, 2, 4, 8, then halving and decrementing; data bytes to zeros; the
-   top-level capacity removed or lowered);
+   top-level capacity removed or lowered). The length of a guest read or write
+   is the exception: a guest issues accesses of 1 to 8 bytes, so 1 counts as
+   its simplest value and 0 or a negative length is kept only when the
+   divergence needs it;
 3. repeat both until nothing changes.
 
 The result is *1-minimal*: removing any one operation, or lowering any one
@@ -35,10 +38,19 @@ NUMERIC_FIELDS = ("addr", "len", "size", "datamatch")
 MAX_REPLAYS = 5000
 
 
-def _smaller(v: int) -> list[int]:
-    """Candidates "simpler" than ``v``: non-negative before negative, then by magnitude."""
+def _simplicity(c: int) -> tuple:
+    """Order of numbers: non-negative before negative, then by magnitude."""
+    return (c < 0, abs(c))
+
+
+def _access_len_simplicity(c: int) -> tuple:
+    """Order of access lengths: positive (what a guest issues) first, then 0, then negative."""
+    return (c < 1, c < 0, abs(c))
+
+
+def _smaller(v: int, key: Callable[[int], tuple] = _simplicity) -> list[int]:
+    """Candidates "simpler" than ``v`` under ``key``."""
     cands = [0, 1, 2, 4, 8, v // 2, v - 1, -1]
-    key = lambda c: (c < 0, abs(c))  # noqa: E731
     out = []
     for c in cands:
         if key(c) < key(v) and c not in out:
@@ -89,11 +101,13 @@ def minimise(scenario: dict[str, Any], keeps_divergence: Predicate) -> tuple[dic
         # 2b. lower numbers one at a time
         for i in range(len(best["ops"])):
             for field in NUMERIC_FIELDS:
+                is_access_len = field == "len" and best["ops"][i].get("op") in ("read", "write")
+                key = _access_len_simplicity if is_access_len else _simplicity
                 while True:
                     v = best["ops"][i].get(field)
                     if not isinstance(v, int) or isinstance(v, bool):
                         break
-                    for c in _smaller(v):
+                    for c in _smaller(v, key):
                         cand = copy.deepcopy(best)
                         cand["ops"][i][field] = c
                         if ok(cand):

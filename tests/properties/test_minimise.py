@@ -52,3 +52,28 @@ def test_smaller_candidates_order():
     assert _smaller(0) == []
     assert _smaller(5) == [0, 1, 2, 4]
     assert _smaller(-4) == [0, 1, 2, 4, 8, -1, -2]  # any non-negative number is simpler than a negative one
+
+
+def test_access_length_candidates_prefer_what_a_guest_issues():
+    from iobus_verify.properties.minimise import _access_len_simplicity
+
+    assert _smaller(1, _access_len_simplicity) == []
+    assert _smaller(0, _access_len_simplicity) == [1, 2, 4, 8]
+    assert _smaller(5, _access_len_simplicity) == [1, 2, 4]
+    assert _smaller(-3, _access_len_simplicity) == [1, 2, 4, 8, 0, -1, -2]
+
+
+def test_a_read_keeps_a_positive_length_when_any_length_diverges():
+    # identical probes reversed by the 2005 heapsort: every access at 0x1000 is
+    # REORDERED, a zero-length one too; the minimiser must report a 1-byte read.
+    sc = {
+        "schema": "iobus-scenario/1",
+        "ops": [
+            {"op": "probe", "action": "register", "id": "a", "bus": "pio", "addr": 0x1000, "len": 1, "accepts": "range"},
+            {"op": "probe", "action": "register", "id": "b", "bus": "pio", "addr": 0x1000, "len": 1, "accepts": "range"},
+            {"op": "read", "bus": "pio", "addr": 0x1000, "len": 0},
+        ],
+    }
+    assert first_divergence_class(SEED, sc) == "REORDERED"
+    small, _ = minimise(sc, keeps("REORDERED"))
+    assert small["ops"][-1] == {"op": "read", "bus": "pio", "addr": 0, "len": 1}

@@ -37,6 +37,29 @@ from iobus_verify.reports.records import Finding, Result
 Progress = Callable[[str], None] | None
 
 
+class _StoppedMonotonicClock:
+    """``time`` for Hypothesis's engine module, except that ``monotonic()`` stands still.
+
+    Hypothesis stops generating "10 seconds after the first bug was found"
+    (``ConjectureRunner.should_generate_more``, the engine's only use of
+    ``time.monotonic``); past that it keeps generating only by call counts.
+    With the wall-clock rule a slow bus (the C bridge, a loaded CI machine)
+    stops early and finds fewer divergence classes from the same seed. With
+    this clock the rule never fires, so what a seed finds depends on the seed
+    alone. ``perf_counter`` (the shrinking cap) is left alone.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def monotonic() -> float:
+        return 0.0
+
+
+_STOPPED_CLOCK = _StoppedMonotonicClock()
+
+
 @dataclass
 class SearchOutcome:
     """What one Hypothesis search over the machine found."""
@@ -86,10 +109,12 @@ def search(
     """One Hypothesis search of the differential machine (seeded; multi-bug).
 
     ``shrink_seconds`` caps Hypothesis's shrinking of this search (its engine's
-    ``MAX_SHRINKING_SECONDS``, 300 s by default, the one engine constant this
-    module sets, restored afterwards): long machine runs can otherwise spend
-    minutes shrinking. A capped shrink still yields a failing, replayable
-    scenario, only perhaps not the minimal one.
+    ``MAX_SHRINKING_SECONDS``, 300 s by default, restored afterwards): long
+    machine runs can otherwise spend minutes shrinking. A capped shrink still
+    yields a failing, replayable scenario, only perhaps not the minimal one
+    (the deterministic minimiser then reduces it). The engine's clock is
+    replaced by :data:`_STOPPED_CLOCK` for the search, so that the classes a
+    seed finds do not depend on the machine's speed.
     """
     stats = stats or SearchStats()
     machine = machine_for(MachineConfig(spec, capacity=capacity, op_timeout=op_timeout), stats)
@@ -116,9 +141,10 @@ def search(
     t0 = time.perf_counter()
     from hypothesis.internal.conjecture import engine
 
-    saved = engine.MAX_SHRINKING_SECONDS
+    saved, saved_clock = engine.MAX_SHRINKING_SECONDS, engine.time
     if shrink_seconds is not None:
         engine.MAX_SHRINKING_SECONDS = shrink_seconds
+    engine.time = _STOPPED_CLOCK
     try:
         test()
     except BaseException as exc:  # noqa: BLE001 - sorted out below
@@ -134,7 +160,7 @@ def search(
             else:
                 error = f"{type(leaf).__name__}: {leaf}"
     finally:
-        engine.MAX_SHRINKING_SECONDS = saved
+        engine.MAX_SHRINKING_SECONDS, engine.time = saved, saved_clock
     return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
 
 

@@ -15,11 +15,14 @@ reference's, the count never exceeds capacity, the array order is what the
 variant's own register rule and sort must give).
 
 A divergence raises the exception type of its class (:data:`EXCEPTIONS`), so
-Hypothesis's multi-bug machinery (``report_multiple_bugs``) keeps, shrinks and
-reports one failure per class; the exception carries the ``iobus-scenario/1``
-object of the operations run so far, which after shrinking is the minimal
-replayable scenario. A bus that raises, or runs past the per-operation time
-limit, raises the ``ERROR`` class with the operation at fault.
+Hypothesis keeps, shrinks and reports one failure per class; the exception
+carries the ``iobus-scenario/1`` object of the operations run so far, which
+after shrinking is the minimal replayable scenario. A bus that raises, or runs
+past the per-operation time limit, raises the ``ERROR`` class with the
+operation at fault. Only the *first* divergence of a run counts: later ones
+may be its consequences. ``MachineConfig.raising`` names the classes that
+raise; a class that does not is recorded silently in :class:`SearchStats`
+and the run goes on without comparing (see ``properties.run.search``).
 
 Probes drawn here accept ``"range"`` or ``"none"``, never ``"all"``: a probe
 that accepts every access makes every range bus trivially diverge from the
@@ -88,6 +91,8 @@ class SearchStats:
     started: float = field(default_factory=time.perf_counter)
     first_ops: dict[str, int] = field(default_factory=dict)
     first_seconds: dict[str, float] = field(default_factory=dict)
+    #: the first silent divergence of each class: (explanation, scenario)
+    silent: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def seen(self, cls: str) -> None:
         if cls not in self.first_ops:
@@ -97,12 +102,14 @@ class SearchStats:
 
 @dataclass(frozen=True)
 class MachineConfig:
-    """What one search runs: the bus, the VMs' capacity, the per-op time limit."""
+    """What one search runs: the bus, the VMs' capacity, the per-op time limit,
+    and which divergence classes raise (``None``: all of them)."""
 
     spec: Any  # a model.spec.BusSpec
     capacity: int | None = None
     op_timeout: float = 5.0
     pile_max: int = 24  # most devices stacked on one range in one rule
+    raising: frozenset[str] | None = None
 
 
 def _vm_api():
@@ -167,6 +174,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.counter = 0
             self.focus = "mmio"
             self.steps_ref: list[Any] = []
+            self.diverged = False  # after a run's first divergence nothing is compared
 
         # -- running one op on both VMs -----------------------------------------------
         def scenario(self) -> dict[str, Any]:
@@ -177,25 +185,37 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             return out
 
         def fail(self, cls: str, explanation: str) -> None:
+            """The run's first divergence: raise it, or record it silently and stop comparing."""
             stats.seen(cls)
-            raise EXCEPTIONS[cls](explanation, self.scenario(), len(self.ops) - 1)
+            # ERROR always raises: a bus that raised or hung must not be driven
+            # through the rest of a survey (a hang would be waited out in every run).
+            if config.raising is None or cls in config.raising or cls == "ERROR":
+                raise EXCEPTIONS[cls](explanation, self.scenario(), len(self.ops) - 1)
+            self.diverged = True
+            stats.silent.setdefault(cls, (explanation, self.scenario()))
 
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
             self.ops.append(op)
             stats.ops += 1
-            before = self.ranges_snapshot()
             ref_step = self.ref.apply(op)
+            if self.diverged:  # the rules only read the reference's step
+                return ref_step, None
+            before = self.ranges_snapshot()
             try:
                 bus_step = _with_timeout(config.op_timeout, lambda: self.bus.apply(op))
             except _OpTimeout:
                 self.fail("ERROR", f"bus {spec.name} did not return within {config.op_timeout:g} s on op {op}")
+                return ref_step, None
             except Exception as exc:  # a VM that lets a plugin's exception through
                 self.fail("ERROR", f"bus {spec.name} raised {type(exc).__name__}: {exc} on op {op}")
+                return ref_step, None
             if getattr(bus_step, "error", None):
                 self.fail("ERROR", f"bus {spec.name}: {bus_step.error} on op {op}")
+                return ref_step, bus_step
             d = div_mod.classify(op, ref_step, bus_step)
             if d is not None:
                 self.fail(_class_name(d), div_mod.explain(op, ref_step, bus_step) or _explanation(d))
+                return ref_step, bus_step
             self.check_structure(op, before)
             return ref_step, bus_step
 

@@ -4,9 +4,10 @@
 
 1. the differential machine (:mod:`iobus_verify.properties.machine`) twice,
    once at the bus's own capacity and once at a small capacity (so that full
-   buses are cheap to reach), each as ONE Hypothesis search with
-   ``report_multiple_bugs``: every divergence class raises its own exception
-   type, so Hypothesis keeps and shrinks one failing run per class;
+   buses are cheap to reach), each as one seeded :func:`search`: a survey of
+   the whole budget with every class silent (what the seed finds), then one
+   Hypothesis search per class found, in which that class alone raises its
+   exception type, so Hypothesis shrinks one failing run per class;
 2. for a bus with a known comparator (``seed-2011``, ``upstream``, ``fixed``)
    the piece properties of :mod:`iobus_verify.properties.pieces`.
 
@@ -27,10 +28,11 @@ from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hseed
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import get_state_machine_test
 
-from iobus_verify.properties.machine import CLASSES, INVARIANTS, Divergence, MachineConfig, SearchStats, machine_for
+from iobus_verify.properties.machine import CLASSES, EXCEPTIONS, INVARIANTS, Divergence, MachineConfig, SearchStats, machine_for
 from iobus_verify.properties.profiles import budget
 from iobus_verify.reports.records import Finding, Result
 
@@ -62,7 +64,7 @@ _STOPPED_CLOCK = _StoppedMonotonicClock()
 
 @dataclass
 class SearchOutcome:
-    """What one Hypothesis search over the machine found."""
+    """What one :func:`search` of the machine found."""
 
     name: str
     found: dict[str, Divergence]
@@ -106,22 +108,84 @@ def search(
     stats: SearchStats | None = None,
     shrink_seconds: float | None = None,
 ) -> SearchOutcome:
-    """One Hypothesis search of the differential machine (seeded; multi-bug).
+    """One seeded search of the differential machine: a survey, then one shrinking search per class.
 
-    ``shrink_seconds`` caps Hypothesis's shrinking of this search (its engine's
-    ``MAX_SHRINKING_SECONDS``, 300 s by default, restored afterwards): long
-    machine runs can otherwise spend minutes shrinking. A capped shrink still
-    yields a failing, replayable scenario, only perhaps not the minimal one
-    (the deterministic minimiser then reduces it). The engine's clock is
-    replaced by :data:`_STOPPED_CLOCK` for the search, so that the classes a
-    seed finds do not depend on the machine's speed.
+    1. **Survey**: the machine runs its whole budget (``examples`` runs) with
+       every class silent (:class:`MachineConfig` ``raising`` empty): nothing
+       fails, so Hypothesis neither stops early nor shrinks, and the classes
+       found (each run's first divergence) depend on the seed and the budget
+       alone, not on the machine's speed. (With every class raising, Hypothesis
+       stops generating soon after its first bug and other classes turn up, or
+       not, while it shrinks within a time cap.) ``stats`` holds the survey's
+       figures: operations to the first divergence of each class.
+    2. **Per class found**: the same seed again with only that class raising.
+       Until its first divergence the runs are the survey's (what came before
+       behaved alike), so Hypothesis finds it and shrinks it, each class in a
+       database key of its own. Should that search not reproduce it, the
+       survey's unshrunk scenario is kept. ``ERROR`` (a bus that raised or
+       hung) raises even in the survey, which then ends: a broken bus is not
+       driven through the rest of the budget, a hang not waited out in every run.
+
+    ``shrink_seconds`` caps each shrink (the engine's ``MAX_SHRINKING_SECONDS``,
+    300 s by default, restored afterwards): a capped shrink still yields a
+    failing, replayable scenario, only perhaps not the least (the deterministic
+    minimiser reduces it further). The engine's clock is replaced by
+    :data:`_STOPPED_CLOCK` meanwhile (belt and braces: no search stops by time).
     """
     stats = stats or SearchStats()
-    machine = machine_for(MachineConfig(spec, capacity=capacity, op_timeout=op_timeout), stats)
+    key = f"iobus-verify:{spec.spec}:{name}"
+    t0 = time.perf_counter()
+    survey_db = None if database is None else _SurveyView(database, key)
+    config = MachineConfig(spec, capacity=capacity, op_timeout=op_timeout, raising=frozenset())
+    # ERROR raises even in the survey (see machine.fail), which then ends early
+    found, error = _hypothesis_search(config, stats, seed, examples, steps, survey_db, key, shrink_seconds)
+    for cls in [c for c in EXCEPTIONS if c in stats.silent]:
+        one = SearchStats()
+        config = MachineConfig(spec, capacity=capacity, op_timeout=op_timeout, raising=frozenset({cls}))
+        got, err = _hypothesis_search(config, one, seed, examples, steps, database, f"{key}:{cls}", shrink_seconds)
+        stats.ops += one.ops
+        error = error or err
+        if cls in got:
+            found[cls] = got[cls]
+        else:
+            explanation, scenario = stats.silent[cls]
+            found[cls] = EXCEPTIONS[cls](explanation, scenario, len(scenario["ops"]) - 1)
+    return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
+
+
+class _SurveyView(ExampleDatabase):
+    """What the survey sees of the example database: every class's saved
+    failures, read-only (replayed silently, they must not be deleted as
+    "no longer failing")."""
+
+    def __init__(self, db: ExampleDatabase, key: str) -> None:
+        super().__init__()
+        self._db, self._prefix = db, key
+
+    def fetch(self, key: bytes):
+        if key != self._prefix.encode():  # Hypothesis's secondary and pareto keys
+            return
+        for cls in EXCEPTIONS:
+            yield from self._db.fetch(f"{self._prefix}:{cls}".encode())
+
+    def save(self, key: bytes, value: bytes) -> None:
+        pass
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        pass
+
+
+def _hypothesis_search(
+    config: MachineConfig, stats: SearchStats, seed: Any, examples: int, steps: int, database: Any, key: str, shrink_seconds: float | None
+) -> tuple[dict[str, Divergence], str | None]:
+    """One Hypothesis run of the machine: the raised divergences by class (the
+    fewest operations per class), and the text of any other failure."""
+    machine = machine_for(config, stats)
     s = settings(
         max_examples=examples,
         stateful_step_count=steps,
-        report_multiple_bugs=True,
+        # one class raises: stop generating at its first failure and shrink it
+        report_multiple_bugs=False,
         database=database,
         deadline=None,
         derandomize=False,
@@ -133,12 +197,11 @@ def search(
         verbosity=Verbosity.quiet,
     )
     test = get_state_machine_test(machine, settings=s)
-    # One database key per bus and search, not per function (they share one).
-    test._hypothesis_internal_database_key = f"iobus-verify:{spec.spec}:{name}".encode()
+    # One database key per bus, search and class, not per function (they share one).
+    test._hypothesis_internal_database_key = key.encode()
     test = hseed(seed)(test)
     found: dict[str, Divergence] = {}
     error = None
-    t0 = time.perf_counter()
     from hypothesis.internal.conjecture import engine
 
     saved, saved_clock = engine.MAX_SHRINKING_SECONDS, engine.time
@@ -161,7 +224,7 @@ def search(
                 error = f"{type(leaf).__name__}: {leaf}"
     finally:
         engine.MAX_SHRINKING_SECONDS, engine.time = saved, saved_clock
-    return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
+    return found, error
 
 
 def run_differential(

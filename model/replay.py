@@ -4,9 +4,12 @@ Runs an ``iobus-scenario/1`` file on the linear reference and on each bus
 (default: every named variant), with :func:`iobus_verify.model.vm.replay`, and
 prints a side-by-side trace op by op: the reference (once per era in use) and
 each bus, as ``rc`` (errno name), the device that handled the op and the data a
-read returned, with the divergence class marked. ``--json`` prints the same as
-one JSON object. Exit status: 0 when no bus diverges, 1 when one does, 2 on
-bad input (the CLI turns :class:`UsageError` into 2).
+read returned, with the divergence class marked. A bus whose trace equals the
+reference's is also checked against the ``ranges()`` invariants the machine
+checks (the registered set, the capacity, the array order), so a scenario the
+suite reported for ``property.invariant.*`` replays here too. ``--json``
+prints the same as one JSON object. Exit status: 0 when no bus diverges, 1
+when one does, 2 on bad input (the CLI turns :class:`UsageError` into 2).
 """
 
 from __future__ import annotations
@@ -50,8 +53,25 @@ def _cell(step: Any) -> str:
     return "  ".join(parts)
 
 
-def to_json(result: Any, source: str) -> dict[str, Any]:
+def structural(result: Any, specs: list[Any], scenario: Any) -> dict[str, tuple[str, str]]:
+    """For each bus whose trace does not diverge: the first broken ``ranges()``
+    invariant as ``(class, explanation)``, when there is one."""
+    from iobus_verify.model.scenario import dump_scenario
+    from iobus_verify.properties.replaying import first_divergence
+
+    doc = dump_scenario(scenario)
+    out = {}
+    for b, spec in zip(result.buses, specs):
+        if not b.diverged:
+            found = first_divergence(spec, doc)
+            if found is not None:
+                out[b.bus] = found
+    return out
+
+
+def to_json(result: Any, source: str, broken: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """The ``--json`` document of a :class:`~iobus_verify.model.vm.ReplayResult`."""
+    broken = broken or {}
     refs = {b.era: b.reference for b in result.buses}
     ops = []
     for i, op in enumerate(result.scenario.ops):
@@ -67,16 +87,23 @@ def to_json(result: Any, source: str) -> dict[str, Any]:
         "scenario": source,
         "reference": "linear",
         "buses": [
-            {"name": b.bus, "era": b.era, "diverged": b.diverged, "divergences": [{"op": i, "class": c.value} for i, c in b.divergences()]}
+            {
+                "name": b.bus,
+                "era": b.era,
+                "diverged": b.diverged or b.bus in broken,
+                "divergences": [{"op": i, "class": c.value} for i, c in b.divergences()],
+                "invariant": None if b.bus not in broken else {"class": broken[b.bus][0], "explanation": broken[b.bus][1]},
+            }
             for b in result.buses
         ],
-        "diverged": result.diverged,
+        "diverged": result.diverged or bool(broken),
         "ops": ops,
     }
 
 
-def to_text(result: Any, source: str) -> str:
+def to_text(result: Any, source: str, broken: dict[str, tuple[str, str]] | None = None) -> str:
     """The side-by-side trace."""
+    broken = broken or {}
     refs = {b.era: b.reference for b in result.buses}
     labels = [f"linear ({era})" for era in refs] + [b.bus for b in result.buses]
     width = max([len(x) for x in labels] + [8])
@@ -95,6 +122,9 @@ def to_text(result: Any, source: str) -> str:
         if divs:
             shown = ", ".join(f"{c.value} at op {i}" for i, c in divs[:8]) + (" ..." if len(divs) > 8 else "")
             lines.append(f"{b.bus}: {len(divs)} diverging op(s): {shown}")
+        elif b.bus in broken:
+            cls, why = broken[b.bus]
+            lines.append(f"{b.bus}: same trace, but {cls} broken at {why}")
         else:
             calls = sum(s.callbacks for s in b.trace.steps)
             ref_calls = sum(s.callbacks for s in b.reference.steps)
@@ -113,8 +143,9 @@ def run(args: argparse.Namespace) -> int:
     if args.op_timeout is not None and args.op_timeout < 0:
         raise UsageError(f"--op-timeout must be >= 0 seconds, got {args.op_timeout}")
     result = replay(scenario, specs, era=args.era, op_timeout=args.op_timeout)
+    broken = structural(result, specs, scenario)
     if args.json:
-        print(json.dumps(to_json(result, args.scenario), indent=1))
+        print(json.dumps(to_json(result, args.scenario, broken), indent=1))
     else:
-        print(to_text(result, args.scenario))
-    return 1 if result.diverged else 0
+        print(to_text(result, args.scenario, broken))
+    return 1 if result.diverged or broken else 0

@@ -150,3 +150,27 @@ def test_a_raising_plugin_is_reported_with_its_op(tmp_path, capsys):
     err = doc["ops"][2]["buses"][name]["error"]
     assert "op 2" in err and "ZeroDivisionError" in err and "oops" in err
     assert doc["ops"][1]["buses"][name] == {"rc": 0, "device": "p", "data": None}
+
+
+def test_a_broken_ranges_invariant_replays_although_the_traces_agree(capsys, tmp_path):
+    # Today's unregister, when it cannot shrink the bus, installs a NULL bus and
+    # destroys every device: every rc equals the linear bus's (-ENOMEM both), but
+    # the registered set differs. The suite reports such a scenario for
+    # property.invariant.registered_set, so replay must show it and exit 1.
+    sc = {
+        "schema": "iobus-scenario/1",
+        "ops": [
+            {"op": "probe", "action": "register", "id": "p1", "bus": "pio", "addr": 0, "len": 0, "accepts": "none"},
+            {"op": "fail_alloc", "bus": "pio"},
+            {"op": "probe", "action": "unregister", "id": "p1", "bus": "pio"},
+        ],
+    }
+    f = tmp_path / "invariant.json"
+    f.write_text(json.dumps(sc))
+    code, doc = run_json(capsys, f, "--bus", "upstream", "--bus", "seed-2011")
+    assert code == 1 and doc["diverged"]
+    by = {b["name"]: b for b in doc["buses"]}
+    assert by["upstream"]["divergences"] == [] and by["upstream"]["invariant"]["class"] == "invariant.registered_set"
+    assert by["seed-2011"]["invariant"] is None and not by["seed-2011"]["diverged"]
+    assert main(["replay", str(f), "--bus", "upstream"]) == 1
+    assert "invariant.registered_set broken at op 2" in capsys.readouterr().out

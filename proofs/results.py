@@ -23,7 +23,8 @@ class ProofResult:
     ``"unbounded"`` (every array length); ``condition`` names the preconditions
     assumed on the registered ranges (``"none"`` for the unconditional
     obligation). ``counterexample`` lists the ranges (registration order for
-    lookup obligations, the key/access last); ``scenario`` is the
+    lookup obligations; the project ``Finding`` adds ``access`` last, marked
+    ``role: access``, for the interval diagram); ``scenario`` is the
     ``iobus-scenario/1`` replay of a lookup counterexample.
     """
 
@@ -61,7 +62,10 @@ class ProofResult:
         status = {"proved": "pass", "refuted": "fail", "unknown": "unknown"}[self.outcome]
         finding = None
         if self.outcome == "refuted":
-            finding = Finding("refuted", self.explanation, self.scenario, self.counterexample)
+            shown = self.counterexample
+            if self.access:  # the access last, marked, so the interval diagram draws it
+                shown = (*shown, {**self.access, "role": "access", "label": "write"})
+            finding = Finding("refuted", self.explanation, self.scenario, shown)
         detail = self.describe()
         if self.outcome == "unknown":
             detail += f"; limit: {self.limit}"

@@ -96,10 +96,7 @@ class IntDomain:
     def eq(a: Any, b: Any) -> bool:
         return a == b
 
-    @staticmethod
-    def gpa_add_len(addr: int, length: int) -> int:
-        # C: gpa_t + int -> the int is converted to u64 (sign-extended); wraps at 2**64.
-        return (addr + (length & U64_MAX)) & U64_MAX
+    gpa_add_len = staticmethod(gpa_plus_len)  # C: gpa_t + int, the int sign-extended to u64, wrapping
 
     @staticmethod
     def len_nonzero(length: int) -> bool:  # C: `if (len)`

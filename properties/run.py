@@ -39,29 +39,6 @@ from iobus_verify.reports.records import Finding, Result
 Progress = Callable[[str], None] | None
 
 
-class _StoppedMonotonicClock:
-    """``time`` for Hypothesis's engine module, except that ``monotonic()`` stands still.
-
-    Hypothesis stops generating "10 seconds after the first bug was found"
-    (``ConjectureRunner.should_generate_more``, the engine's only use of
-    ``time.monotonic``); past that it keeps generating only by call counts.
-    With the wall-clock rule a slow bus (the C bridge, a loaded CI machine)
-    stops early and finds fewer divergence classes from the same seed. With
-    this clock the rule never fires, so what a seed finds depends on the seed
-    alone. ``perf_counter`` (the shrinking cap) is left alone.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    @staticmethod
-    def monotonic() -> float:
-        return 0.0
-
-
-_STOPPED_CLOCK = _StoppedMonotonicClock()
-
-
 @dataclass
 class SearchOutcome:
     """What one :func:`search` of the machine found."""
@@ -129,8 +106,7 @@ def search(
     ``shrink_seconds`` caps each shrink (the engine's ``MAX_SHRINKING_SECONDS``,
     300 s by default, restored afterwards): a capped shrink still yields a
     failing, replayable scenario, only perhaps not the least (the deterministic
-    minimiser reduces it further). The engine's clock is replaced by
-    :data:`_STOPPED_CLOCK` meanwhile (belt and braces: no search stops by time).
+    minimiser reduces it further).
     """
     stats = stats or SearchStats()
     key = f"iobus-verify:{spec.spec}:{name}"
@@ -204,10 +180,9 @@ def _hypothesis_search(
     error = None
     from hypothesis.internal.conjecture import engine
 
-    saved, saved_clock = engine.MAX_SHRINKING_SECONDS, engine.time
+    saved = engine.MAX_SHRINKING_SECONDS
     if shrink_seconds is not None:
         engine.MAX_SHRINKING_SECONDS = shrink_seconds
-    engine.time = _STOPPED_CLOCK
     try:
         test()
     except BaseException as exc:  # noqa: BLE001 - sorted out below
@@ -223,7 +198,7 @@ def _hypothesis_search(
             else:
                 error = f"{type(leaf).__name__}: {leaf}"
     finally:
-        engine.MAX_SHRINKING_SECONDS, engine.time = saved, saved_clock
+        engine.MAX_SHRINKING_SECONDS = saved
     return found, error
 
 

@@ -37,8 +37,10 @@ Why it is right
   ``slots`` of the segment holding ``x`` are thus exactly the entries whose
   extent contains ``x``, in linear order.
 * Hence, whenever every device accepts only accesses whose first byte lies in
-  its registered extent, the first device to accept is the one the linear bus
-  finds: the linear bus tries a superset (all devices) in the same order, and
+  its registered extent (a zero-length access: whose address lies in it or
+  at its end, as a coalesced zone's containment check allows; see
+  :meth:`FixedBus.candidates`), the first device to accept is the one the
+  linear bus finds: the linear bus tries a superset (all devices) in the same order, and
   the devices ``fixed`` skips would have refused.
 
 Why it is O(log n + k)
@@ -126,9 +128,11 @@ class FixedBus(OfferingBus):
         self._alloc = alloc
         self._entries: list[tuple[int, int, Any]] = []
         self._table: tuple[Segment, ...] = ()
+        self._extents: list[tuple[int, int]] = []
 
     def _rebuild(self) -> None:
-        self._table = build_segments([fixed_extent(INT, a, n) for a, n, _ in self._entries])
+        self._extents = [fixed_extent(INT, a, n) for a, n, _ in self._entries]
+        self._table = build_segments(self._extents)
 
     def register(self, addr: int, length: int, dev: Any) -> int:
         if len(self._entries) > self.capacity - 1:
@@ -151,18 +155,29 @@ class FixedBus(OfferingBus):
         self._comparisons += 1
         return fixed_point_cmp(INT, point, seg.lo, seg.hi)
 
-    def candidates(self, addr: int) -> list[Any]:
-        """The devices offered an access starting at ``addr``, in offering order."""
-        found = bsearch_today(addr, self._table, self._point_cmp)
-        if found.index is None:
-            return []
-        return [self._entries[s][2] for s in self._table[found.index].slots]
+    def _segment_slots(self, point: int) -> tuple[int, ...]:
+        found = bsearch_today(point, self._table, self._point_cmp)
+        return () if found.index is None else self._table[found.index].slots
+
+    def candidates(self, addr: int, length: int = 1) -> list[Any]:
+        """The devices offered an access ``(addr, length)``, in offering order.
+
+        Those whose extent holds the first byte ``addr``; for a zero-length
+        access also those whose extent ends exactly at ``addr``: a coalesced
+        zone takes an empty access at its end (its end may equal the zone's),
+        and today's ``kvm_io_bus_cmp`` offers it there. That costs a second
+        bsearch, on zero-length accesses only.
+        """
+        slots = set(self._segment_slots(addr))
+        if length == 0 and addr > 0:
+            slots.update(s for s in self._segment_slots(addr - 1) if self._extents[s][1] == addr)
+        return [self._entries[s][2] for s in sorted(slots)]
 
     def write(self, addr: int, length: int, data: bytes) -> int:
-        return self._offer_write(self.candidates(addr), addr, length, data)
+        return self._offer_write(self.candidates(addr, length), addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
-        return self._offer_read(self.candidates(addr), addr, length)
+        return self._offer_read(self.candidates(addr, length), addr, length)
 
     def ranges(self) -> list[tuple[int, int, Any]]:
         return list(self._entries)

@@ -86,3 +86,45 @@ def test_fixed_cost_bound_with_200_devices_on_one_byte():
     assert s.callbacks == 0 and s.comparisons <= math.ceil(math.log2(201)) + 2
     assert bus.write(0x1000, 1, b"\0") == 0
     assert bus.stats().callbacks == 1
+
+
+def _trace(scenario_ops):
+    from iobus_verify.model.vm import replay
+    from iobus_verify.model.scenario import parse_scenario
+    from iobus_verify.model.spec import resolve
+
+    return replay(parse_scenario({"schema": "iobus-scenario/1", "ops": scenario_ops}), [resolve("fixed")])
+
+
+def test_a_zero_length_write_at_a_zones_end_reaches_the_zone():
+    # Found by the thorough profile: the zone's containment check takes an empty
+    # access at its end address (addr + 0 <= zone end); fixed looked up only the
+    # segment holding addr and missed it.
+    ops = [
+        {"op": "coalesced_mmio", "action": "register", "id": "z", "addr": 0, "size": 1},
+        {"op": "write", "bus": "mmio", "addr": 1, "len": 0, "data": ""},
+    ]
+    r = _trace(ops)
+    assert not r.diverged and r.buses[0].trace.steps[1].device == "z"
+
+
+def test_a_zero_length_write_at_a_zones_end_keeps_linear_order():
+    # zone [0,4) before probe [3,5): the linear scan gives the empty write at 4 to the zone
+    ops = [
+        {"op": "coalesced_mmio", "action": "register", "id": "z", "addr": 0, "size": 4},
+        {"op": "probe", "action": "register", "id": "p", "bus": "mmio", "addr": 3, "len": 2, "accepts": "range"},
+        {"op": "write", "bus": "mmio", "addr": 4, "len": 0, "data": ""},
+    ]
+    r = _trace(ops)
+    assert not r.diverged and r.buses[0].trace.steps[2].device == "z"
+
+
+def test_zero_length_candidates_add_only_extents_ending_at_the_address():
+    bus = FixedBus(8)
+    a, b, c = object(), object(), object()
+    bus.register(0, 4, a)  # ends at 4
+    bus.register(2, 4, b)  # [2, 6): holds 4
+    bus.register(4, 2, c)  # starts at 4
+    assert bus.candidates(4, 1) == [b, c]
+    assert bus.candidates(4, 0) == [a, b, c]
+    assert bus.candidates(0, 0) == [a]

@@ -63,7 +63,7 @@ def structural(result: Any, specs: list[Any], scenario: Any) -> dict[str, tuple[
     out = {}
     for b, spec in zip(result.buses, specs):
         if not b.diverged:
-            found = first_divergence(spec, doc)
+            found = first_divergence(spec, doc, era=b.era)  # the era the trace ran under
             if found is not None:
                 out[b.bus] = found
     return out

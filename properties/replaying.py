@@ -23,12 +23,15 @@ def first_divergence_class(spec: Any, scenario: dict[str, Any]) -> str | None:
     return None if found is None else found[0]
 
 
-def first_divergence(spec: Any, scenario: dict[str, Any]) -> tuple[str, str] | None:
-    """The class of the first divergence and a one-line explanation naming its op."""
+def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = None) -> tuple[str, str] | None:
+    """The class of the first divergence and a one-line explanation naming its op.
+
+    The VMs run under ``era``, else the scenario's ``era``, else the bus's own,
+    as :func:`iobus_verify.model.vm.replay` chooses."""
     from iobus_verify.model import divergence, vm
     from iobus_verify.model.spec import resolve
 
-    era = getattr(spec, "era", None)
+    era = era or scenario.get("era") or getattr(spec, "era", None)
     cap = scenario.get("capacity")
     ref = vm.VM(resolve("linear"), era=era, capacity=cap)
     bus = vm.VM(spec, era=era, capacity=cap)

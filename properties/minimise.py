@@ -8,7 +8,9 @@ itself, replaying every candidate through the VM
 (:func:`~iobus_verify.properties.replaying.first_divergence_class`) and keeping
 it only when the first divergence is still of the same class:
 
-1. drop operations, one at a time, last first, until no single operation can go;
+1. drop operations, one at a time, last first, until no single operation can
+   go; then try dropping any two at once (an armed allocation failure and the
+   unregister it fails only go together);
 2. translate all addresses together towards 0 (ranges and accesses keep their
    relative positions), then make every number as small as it can be on its
    own (0, 1, 2, 4, 8, then halving and decrementing; data bytes to zeros; the
@@ -18,8 +20,8 @@ it only when the first divergence is still of the same class:
    divergence needs it;
 3. repeat both until nothing changes.
 
-The result is *1-minimal*: removing any one operation, or lowering any one
-number to a tried candidate, loses the divergence. It is a pure function of its
+The result is minimal in this sense: removing any one or any two operations,
+or lowering any one number to a tried candidate, loses the divergence. It is a pure function of its
 input, so the same finding always minimises to the same scenario.
 """
 
@@ -58,8 +60,21 @@ def _smaller(v: int, key: Callable[[int], tuple] = _simplicity) -> list[int]:
     return sorted(out, key=key)
 
 
+def _drop_a_pair(best: dict[str, Any], ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """``best`` without some two of its operations (later pairs tried first) that
+    still satisfies ``ok``, or None. Quadratic, but only ever run on a scenario
+    no single drop shortens, which is a handful of operations."""
+    ops = best["ops"]
+    for j in range(len(ops) - 1, 0, -1):
+        for i in range(j - 1, -1, -1):
+            cand = dict(best, ops=ops[:i] + ops[i + 1 : j] + ops[j + 1 :])
+            if ok(cand):
+                return cand
+    return None
+
+
 def minimise(scenario: dict[str, Any], keeps_divergence: Predicate) -> tuple[dict[str, Any], int]:
-    """A 1-minimal scenario for which ``keeps_divergence`` still holds, and the
+    """A minimal scenario (see the module docstring) for which ``keeps_divergence`` still holds, and the
     number of replays spent. ``scenario`` itself must satisfy the predicate."""
     best = copy.deepcopy(scenario)
     replays = 0
@@ -84,6 +99,14 @@ def minimise(scenario: dict[str, Any], keeps_divergence: Predicate) -> tuple[dic
             if ok(cand):
                 best, changed = cand, True
             i -= 1
+        # 1b. drop two operations at once: pairs that only matter together
+        # (an armed allocation failure and the unregister it fails) survive
+        # every single drop
+        if not changed:
+            cand = _drop_a_pair(best, ok)
+            if cand is not None:
+                best, changed = cand, True
+                continue
         # 2a. translate every address by the same amount
         addrs = [o["addr"] for o in best["ops"] if isinstance(o.get("addr"), int)]
         if addrs and min(addrs) > 0:

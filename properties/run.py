@@ -275,7 +275,7 @@ def run_properties(spec: Any, *, profile: str, seed: int, out_dir: Path | None, 
 
 
 def minimise_found(spec: Any, found: dict[str, "Found"], progress: Progress = None) -> dict[str, "Found"]:
-    """Each finding reduced to a 1-minimal scenario of the same class
+    """Each finding reduced to a minimal scenario of the same class
     (:mod:`iobus_verify.properties.minimise`), with its explanation re-derived
     from the replay of the minimal scenario. ERROR findings (a plugin that
     raised or hung) are kept as found: replaying them again and again would

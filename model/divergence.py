@@ -89,8 +89,34 @@ def explain(op: Any, ref_step: Any, bus_step: Any) -> str | None:
     def who(s):
         return f"{s.device} (owner {s.owner})" if s.device else "no device"
 
+    logs = log_difference(ref_step, bus_step)
     if cls is DivergenceClass.REGISTRATION:
-        return f"REGISTRATION: reference rc {ref_step.rc}, bus rc {bus_step.rc}" + (
-            "" if ref_step.rc != bus_step.rc else "; their logs differ"
-        )
-    return f"{cls.value}: reference {who(ref_step)} rc {ref_step.rc} data {ref_step.data}; bus {who(bus_step)} rc {bus_step.rc} data {bus_step.data}"
+        return f"REGISTRATION: reference rc {ref_step.rc}, bus rc {bus_step.rc}" + (f"; {logs}" if logs else "")
+    line = f"{cls.value}: reference {who(ref_step)} rc {ref_step.rc} data {ref_step.data}; bus {who(bus_step)} rc {bus_step.rc} data {bus_step.data}"
+    return line + (f"; {logs}" if logs and cls is DivergenceClass.DATA else "")
+
+
+def _show_entry(pair: Any) -> str:
+    owner, e = pair
+    what = getattr(e, "what", e)
+    dev = getattr(e, "dev", owner)
+    parts = [f"{dev} {what}"]
+    if getattr(e, "len", 0) or getattr(e, "addr", 0):
+        parts.append(f"at {e.addr:#x} len {e.len}")
+    if getattr(e, "value", None) is not None:
+        parts.append(f"value {e.value}")
+    return " ".join(parts)
+
+
+def log_difference(ref_step: Any, bus_step: Any) -> str:
+    """Where the two logs part, in words ("" when they agree): the first entry
+    that differs, or what one log holds past the other's end."""
+    ref, bus = _log_entries(ref_step), _log_entries(bus_step)
+    if ref == bus:
+        return ""
+    i = next((k for k, (a, b) in enumerate(zip(ref, bus)) if a != b), min(len(ref), len(bus)))
+    if i == len(ref):
+        return f"the bus also logs {_show_entry(bus[i])}" + (f" (+{len(bus) - i - 1} more)" if len(bus) > i + 1 else "")
+    if i == len(bus):
+        return f"the reference also logs {_show_entry(ref[i])}" + (f" (+{len(ref) - i - 1} more)" if len(ref) > i + 1 else "")
+    return f"log entry {i}: reference {_show_entry(ref[i])}, bus {_show_entry(bus[i])}"

@@ -41,3 +41,19 @@ def test_registration_and_error():
     assert classify({"op": "coalesced_mmio", "action": "unregister", "addr": 0, "size": 1}, Step(0, log=vm_log), Step(0)) is C.REGISTRATION
     assert classify(W, Step(0, "p", "p"), Step(0, error="bus x raised")) is C.ERROR
     assert "ERROR" in explain(W, Step(0), Step(0, error="boom"))
+
+
+def test_explanations_say_where_the_logs_part():
+    unreg = (("vm", LogEntry("unregister", "e2", 0, 0, -12, "pio")),)
+    destroyed = unreg + (("e2", LogEntry("destroyed", "e2", 0, 1, None, "e2")),)
+    op = {"op": "ioeventfd", "action": "deassign", "id": "e2"}
+    assert explain(op, Step(0, log=unreg), Step(0, log=destroyed)) == (
+        "REGISTRATION: reference rc 0, bus rc 0; the bus also logs e2 destroyed at 0x0 len 1"
+    )
+    assert explain(op, Step(0, log=destroyed), Step(0, log=())).endswith("the reference also logs e2 unregister value -12 (+1 more)")
+    other = (("p", LogEntry("write", "p", 0x20, 1, 7)),)
+    assert explain(W, Step(0, "p", "p", None, (("p", E),)), Step(0, "p", "p", None, other)).endswith(
+        "log entry 0: reference pic write at 0x20 len 1 value 0, bus p write at 0x20 len 1 value 7"
+    )
+    assert classify(op, Step(-12, log=unreg), Step(0, log=unreg)) is C.REGISTRATION
+    assert explain(op, Step(-12, log=unreg), Step(0, log=unreg)) == "REGISTRATION: reference rc -12, bus rc 0"

@@ -141,18 +141,64 @@ def _chain(t: tuple[Range, Range, Range], descending: bool) -> tuple[Range, Rang
     return (a, b, c)
 
 
-def triples() -> st.SearchStrategy[tuple[Range, Range, Range]]:
+#: The world premise chains are picked from (see :func:`premise_chains`).
+_ENDPOINTS = S.endpoint_world(4)
+
+
+def premise_chains(law: str, cmp: RangeCmp) -> st.SearchStrategy[tuple[Range, Range, Range]]:
+    """Triples of :func:`~iobus_verify.properties.strategies.endpoint_world`
+    ranges that satisfy ``law``'s premises on ``cmp`` by construction: a sign
+    (0 for ``incomparability_transitive``), then ``a``, then ``b`` among the
+    ranges with ``sign(cmp(a, b))`` that sign, then ``c`` likewise from ``b``;
+    only ranges a chain can go on from are offered, so no draw is wasted. The
+    conclusion is left to chance: for transitivity of today's comparator it
+    fails on about one such triple in twenty, against one in five hundred
+    unguided ones."""
+    signs = (0,) if law == "incomparability_transitive" else (-1, 1)
+    after = {g: {r: [x for x in _ENDPOINTS if _sign(cmp(r, x)) == g] for r in _ENDPOINTS} for g in signs}
+    heads = {g: [a for a in _ENDPOINTS if any(after[g][b] for b in after[g][a])] for g in signs}
+    signs = tuple(g for g in signs if heads[g])
+    if not signs:  # no chain of two premises at all: nothing to offer
+        return st.nothing()
+
+    @st.composite
+    def chain(draw):
+        g = draw(st.sampled_from(signs))
+        a = draw(st.sampled_from(heads[g]))
+        b = draw(st.sampled_from([x for x in after[g][a] if after[g][x]]))
+        return (a, b, draw(st.sampled_from(after[g][b])))
+
+    return chain()
+
+
+def triples(law: str | None = None, cmp: RangeCmp | None = None) -> st.SearchStrategy[tuple[Range, Range, Range]]:
     """Three ranges: from the tiny world, either as drawn or as an address
     chain (the premises of transitivity, ``a < b < c`` or ``a > b > c``, are
     about start addresses, so chains reach them far more often), or a family of
-    related ranges (nested, equal start, adjacent, wrapped...)."""
+    related ranges (nested, equal start, adjacent, wrapped...). Given the
+    ``law`` and the ``cmp`` under test, a law with premises (the two
+    transitivities) draws half its triples from :func:`premise_chains`:
+    violations are rare even in the tiny world (a few in a thousand)."""
     sw = S.small_world_ranges()
     three = st.tuples(sw, sw, sw)
-    return st.one_of(
+    general = st.one_of(
         three,
         st.tuples(three, st.booleans()).map(lambda x: _chain(*x)),
         S.range_families(min_size=3, max_size=3).map(lambda f: (f[0], f[1], f[2])),
     )
+    if cmp is None or law not in ("transitive", "incomparability_transitive"):
+        return general
+    chains = premise_chains(law, cmp)
+    if chains.is_empty:
+        return general
+
+    @st.composite
+    def half_chains(draw):
+        # not st.one_of: it would flatten ``general``'s branches, leaving the
+        # chains a quarter of the draws, fewer still after its bias to the first
+        return draw(general if draw(st.booleans()) else chains)
+
+    return half_chains()
 
 
 def find_law_violation(variant: str, law: str, *, max_examples: int = 2000, seed: int = 0) -> Violation | None:
@@ -175,7 +221,7 @@ def find_law_violation(variant: str, law: str, *, max_examples: int = 2000, seed
         print_blob=False,
         report_multiple_bugs=False,
     )
-    @given(triples())
+    @given(triples(law, order.cmp))
     def prop(t):
         a, b, c = t
         if not law_holds(law, order.cmp, a, b, c):

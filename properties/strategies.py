@@ -131,6 +131,19 @@ def small_world_ranges(draw) -> Range:
     return (addr, draw(st.sampled_from(C_LIMIT_LENGTHS)))
 
 
+def endpoint_world(k: int = 4) -> tuple[Range, ...]:
+    """Every range whose start and u64 end both lie in ``0..k-1``: ``(s, e - s)``.
+
+    The kernel comparators read a range only through its start, its u64 end
+    (``addr + len`` with ``len`` sign-extended, mod 2**64) and whether ``len``
+    is 0. In this world starts and ends tie in every way, zero lengths are
+    ``s == e``, and an end below its start is a negative ``int len`` whose u64
+    end wraps past 2**64 (to exactly 0 when ``e == 0``). Small enough (k*k
+    ranges) to pick from by a comparator's own verdicts.
+    """
+    return tuple((s, e - s) for s in range(k) for e in range(k))
+
+
 def _clip_addr(a: int) -> int:
     return a % TOP
 

@@ -38,6 +38,38 @@ def test_hypothesis_finds_exactly_the_expected_law_violations(variant, law):
         assert v is None, v.explain()
 
 
+@pytest.mark.parametrize("law", ["transitive", "incomparability_transitive"])
+@pytest.mark.parametrize("variant", sorted(ORDERS))
+def test_premise_chains_satisfy_the_premises(variant, law):
+    from hypothesis import given, settings
+
+    from iobus_verify.properties.pieces import premise_chains
+
+    cmp = ORDERS[variant].cmp
+    chains = premise_chains(law, cmp)
+    if chains.is_empty:  # fixed's segment order has no two-step chain of equal elements
+        assert law == "incomparability_transitive"
+        return
+
+    @settings(max_examples=200, database=None, deadline=None)
+    @given(chains)
+    def prop(t):
+        a, b, c = t
+        if law == "transitive":
+            assert cmp(a, b) != 0 and (cmp(a, b) > 0) == (cmp(b, c) > 0) and cmp(b, c) != 0
+        else:
+            assert cmp(a, b) == 0 and cmp(b, c) == 0
+
+    prop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_todays_transitivity_violation_is_found_at_a_small_budget_from_any_seed(seed):
+    # Once found at seed 0 only by luck: about 1 triple in 500 of the tiny
+    # world breaks it. The premise chains make it about 1 in 20 of theirs.
+    assert find_law_violation("upstream", "transitive", max_examples=300, seed=seed) is not None
+
+
 def test_law_checker_is_not_vacuous_on_hand_made_violations():
     c11, cup = ORDERS["seed-2011"].cmp, ORDERS["upstream"].cmp
     assert not law_holds("antisymmetric", c11, (0, 2), (0, 1), (0, 0))

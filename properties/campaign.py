@@ -81,7 +81,7 @@ def _one_seed(args) -> SeedOutcome:
     first_ops: dict[str, int] = {}
     first_seconds: dict[str, float] = {}
     offset_ops, offset_s = 0, 0.0
-    for s in diff.searches:  # the searches ran one after the other
+    for s in diff.searches:  # the surveys ran one after the other, before any shrinking
         for c, n in s.stats.first_ops.items():
             first_ops.setdefault(c, offset_ops + n)
             first_seconds.setdefault(c, offset_s + s.stats.first_seconds[c])

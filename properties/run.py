@@ -4,10 +4,11 @@
 
 1. the differential machine (:mod:`iobus_verify.properties.machine`) twice,
    once at the bus's own capacity and once at a small capacity (so that full
-   buses are cheap to reach), each as one seeded :func:`search`: a survey of
-   the whole budget with every class silent (what the seed finds), then one
-   Hypothesis search per class found, in which that class alone raises its
-   exception type, so Hypothesis shrinks one failing run per class;
+   buses are cheap to reach), each as one seeded :func:`search`: a
+   :func:`survey` of the whole budget with every class silent (what the seed
+   finds), then (:func:`shrink`) one Hypothesis search per class found, in
+   which that class alone raises its exception type, so Hypothesis shrinks
+   one failing run per class. Both surveys run before any shrinking;
 2. for a bus with a known comparator (``seed-2011``, ``upstream``, ``fixed``)
    the piece properties of :mod:`iobus_verify.properties.pieces`.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +42,12 @@ Progress = Callable[[str], None] | None
 
 @dataclass
 class SearchOutcome:
-    """What one :func:`search` of the machine found."""
+    """What one :func:`search` of the machine found.
+
+    ``stats`` and ``seconds`` are the survey's (what the seed found, and how
+    soon); ``shrink_ops`` and ``shrink_seconds`` what the per-class searches
+    that shrink the findings cost on top.
+    """
 
     name: str
     found: dict[str, Divergence]
@@ -49,6 +55,8 @@ class SearchOutcome:
     seconds: float
     examples: int
     error: str | None = None
+    shrink_ops: int = 0
+    shrink_seconds: float = 0.0
 
 
 @dataclass
@@ -61,7 +69,8 @@ class DifferentialOutcome:
 
     @property
     def ops(self) -> int:
-        return sum(s.stats.ops for s in self.searches)
+        """Operations executed in all, surveys and shrinking."""
+        return sum(s.stats.ops + s.shrink_ops for s in self.searches)
 
 
 def _leaves(exc: BaseException):
@@ -70,6 +79,70 @@ def _leaves(exc: BaseException):
             yield from _leaves(e)
     else:
         yield exc
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """One seeded search of the differential machine: its name (also its
+    example-database key), seed, budget and bus capacity."""
+
+    spec: Any
+    name: str
+    seed: Any
+    examples: int
+    steps: int
+    capacity: int | None = None
+    database: Any = None
+    op_timeout: float = 5.0
+    shrink_seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"iobus-verify:{self.spec.spec}:{self.name}"
+
+    def config(self, raising: frozenset[str]) -> MachineConfig:
+        return MachineConfig(self.spec, capacity=self.capacity, op_timeout=self.op_timeout, raising=raising)
+
+
+def survey(plan: SearchPlan, stats: SearchStats | None = None) -> SearchOutcome:
+    """The survey of :func:`search`: the whole budget with every class silent.
+
+    Nothing fails, so Hypothesis neither stops early nor shrinks, and the
+    classes found (each run's first divergence, kept unshrunk in
+    ``stats.silent``) depend on the seed and the budget alone, not on the
+    machine's speed. ``ERROR`` (a bus that raised or hung) raises even here
+    and ends the survey: a broken bus is not driven through the rest of the
+    budget, a hang not waited out in every run.
+    """
+    stats = stats or SearchStats()
+    t0 = time.perf_counter()
+    view = None if plan.database is None else _SurveyView(plan.database, plan.key)
+    found, error = _hypothesis_search(plan.config(frozenset()), stats, plan.seed, plan.examples, plan.steps, view, plan.key, plan.shrink_seconds)
+    return SearchOutcome(plan.name, found, stats, time.perf_counter() - t0, plan.examples, error)
+
+
+def shrink(plan: SearchPlan, so: SearchOutcome) -> SearchOutcome:
+    """The second half of :func:`search`: for each class the survey ``so``
+    found, the same seed again with only that class raising, in a database
+    key of its own. Until its first divergence every run is the survey's
+    (what came before behaved alike), so Hypothesis finds the class where the
+    survey did and shrinks it. Should it not reproduce it, the survey's
+    unshrunk scenario is kept. Returns ``so`` with ``found`` filled in."""
+    t0 = time.perf_counter()
+    found, error, ops = dict(so.found), so.error, 0
+    for cls in [c for c in EXCEPTIONS if c in so.stats.silent]:
+        one = SearchStats()
+        got, err = _hypothesis_search(
+            plan.config(frozenset({cls})), one, plan.seed, plan.examples, plan.steps, plan.database, f"{plan.key}:{cls}", plan.shrink_seconds
+        )
+        ops += one.ops
+        error = error or err
+        if cls in got:
+            found[cls] = got[cls]
+        else:
+            explanation, scenario = so.stats.silent[cls]
+            found[cls] = EXCEPTIONS[cls](explanation, scenario, len(scenario["ops"]) - 1)
+    return replace(so, found=found, error=error, shrink_ops=so.shrink_ops + ops, shrink_seconds=so.shrink_seconds + time.perf_counter() - t0)
 
 
 def search(
@@ -85,48 +158,20 @@ def search(
     stats: SearchStats | None = None,
     shrink_seconds: float | None = None,
 ) -> SearchOutcome:
-    """One seeded search of the differential machine: a survey, then one shrinking search per class.
+    """One seeded search of the differential machine: a :func:`survey`, then
+    one shrinking search per class found (:func:`shrink`).
 
-    1. **Survey**: the machine runs its whole budget (``examples`` runs) with
-       every class silent (:class:`MachineConfig` ``raising`` empty): nothing
-       fails, so Hypothesis neither stops early nor shrinks, and the classes
-       found (each run's first divergence) depend on the seed and the budget
-       alone, not on the machine's speed. (With every class raising, Hypothesis
-       stops generating soon after its first bug and other classes turn up, or
-       not, while it shrinks within a time cap.) ``stats`` holds the survey's
-       figures: operations to the first divergence of each class.
-    2. **Per class found**: the same seed again with only that class raising.
-       Until its first divergence the runs are the survey's (what came before
-       behaved alike), so Hypothesis finds it and shrinks it, each class in a
-       database key of its own. Should that search not reproduce it, the
-       survey's unshrunk scenario is kept. ``ERROR`` (a bus that raised or
-       hung) raises even in the survey, which then ends: a broken bus is not
-       driven through the rest of the budget, a hang not waited out in every run.
+    (With every class raising at once, Hypothesis stops generating soon after
+    its first bug, and other classes turn up, or not, while it shrinks within
+    a time cap: which classes a seed found would depend on machine speed.)
 
     ``shrink_seconds`` caps each shrink (the engine's ``MAX_SHRINKING_SECONDS``,
     300 s by default, restored afterwards): a capped shrink still yields a
     failing, replayable scenario, only perhaps not the least (the deterministic
     minimiser reduces it further).
     """
-    stats = stats or SearchStats()
-    key = f"iobus-verify:{spec.spec}:{name}"
-    t0 = time.perf_counter()
-    survey_db = None if database is None else _SurveyView(database, key)
-    config = MachineConfig(spec, capacity=capacity, op_timeout=op_timeout, raising=frozenset())
-    # ERROR raises even in the survey (see machine.fail), which then ends early
-    found, error = _hypothesis_search(config, stats, seed, examples, steps, survey_db, key, shrink_seconds)
-    for cls in [c for c in EXCEPTIONS if c in stats.silent]:
-        one = SearchStats()
-        config = MachineConfig(spec, capacity=capacity, op_timeout=op_timeout, raising=frozenset({cls}))
-        got, err = _hypothesis_search(config, one, seed, examples, steps, database, f"{key}:{cls}", shrink_seconds)
-        stats.ops += one.ops
-        error = error or err
-        if cls in got:
-            found[cls] = got[cls]
-        else:
-            explanation, scenario = stats.silent[cls]
-            found[cls] = EXCEPTIONS[cls](explanation, scenario, len(scenario["ops"]) - 1)
-    return SearchOutcome(name, found, stats, time.perf_counter() - t0, examples, error)
+    plan = SearchPlan(spec, name, seed, examples, steps, capacity, database, op_timeout, shrink_seconds)
+    return shrink(plan, survey(plan, stats))
 
 
 class _SurveyView(ExampleDatabase):
@@ -215,17 +260,25 @@ def run_differential(
     the finding with the fewest operations wins."""
     b = budget(profile)
     total = examples if examples is not None else b.machine_examples
-    plan = [("full", None, max(1, (total * 2) // 3)), ("small-capacity", b.small_capacity, max(1, total // 3))]
+    layout = [("full", None, max(1, (total * 2) // 3)), ("small-capacity", b.small_capacity, max(1, total // 3))]
+    plans = [
+        SearchPlan(spec, name, f"{seed}:{name}", n, b.steps, cap, database, shrink_seconds=b.shrink_seconds) for name, cap, n in layout
+    ]
     out = DifferentialOutcome()
-    for name, cap, n in plan:
+    # Every survey before any shrinking: what the seed finds is known as soon
+    # as possible, and the figures to a first divergence count discovery alone.
+    surveys = []
+    for plan in plans:
         if progress:
-            progress(f"properties: {spec.name}: differential machine, {name} ({n} runs of <= {b.steps} ops, seed {seed})")
-        so = search(
-            spec, name=name, seed=f"{seed}:{name}", examples=n, steps=b.steps, capacity=cap, database=database, shrink_seconds=b.shrink_seconds
-        )
+            progress(f"properties: {spec.name}: differential machine, {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})")
+        surveys.append(survey(plan))
+    for plan, so in zip(plans, surveys):
+        if so.stats.silent and progress:
+            progress(f"properties: {spec.name}: shrinking {', '.join(c for c in EXCEPTIONS if c in so.stats.silent)} ({plan.name})")
+        so = shrink(plan, so)
         out.searches.append(so)
         if so.error:
-            out.errors.append(f"{name}: {so.error}")
+            out.errors.append(f"{plan.name}: {so.error}")
         for cls, d in so.found.items():
             prev = out.found.get(cls)
             if prev is None or len(d.scenario["ops"]) < len(prev.scenario["ops"]):

@@ -97,13 +97,12 @@ def explain(op: Any, ref_step: Any, bus_step: Any) -> str | None:
 
 
 def _show_entry(pair: Any) -> str:
-    owner, e = pair
-    what = getattr(e, "what", e)
-    dev = getattr(e, "dev", owner)
-    parts = [f"{dev} {what}"]
-    if getattr(e, "len", 0) or getattr(e, "addr", 0):
+    """One ``(owner, LogEntry)`` pair of a step's log, in words."""
+    e = pair[1]
+    parts = [f"{e.dev} {e.what}"]
+    if e.len or e.addr:
         parts.append(f"at {e.addr:#x} len {e.len}")
-    if getattr(e, "value", None) is not None:
+    if e.value is not None:
         parts.append(f"value {e.value}")
     return " ".join(parts)
 

@@ -303,17 +303,18 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                     self.live[eid] = (bus, addr, length)
             return eid
 
-        def maybe_fail_first(self, data, dev_id: str, default_bus: str) -> None:
-            """Now and then arm an allocation failure just before an unregister:
-            the failure only matters on the next register or unregister of its
-            bus, and a failed shrink is where today's bus drops every device
-            (kernel-facts: kvm_io_bus_unregister_dev sets the bus to NULL)."""
+        def maybe_fail_first(self, data, bus: str) -> None:
+            """Now and then arm an allocation failure on ``bus`` just before an
+            unregister: the failure only matters on the next register or
+            unregister of its bus, and a failed shrink is where today's bus
+            drops every device (kernel-facts: kvm_io_bus_unregister_dev sets the
+            bus to NULL)."""
             if data.draw(st.integers(0, 3), label="fail its allocation?") == 0:
-                self.apply({"op": "fail_alloc", "bus": self.live.get(dev_id, (default_bus,))[0]})
+                self.apply({"op": "fail_alloc", "bus": bus})
 
         @rule(eid=consumes(ioeventfds), data=st.data())
         def deassign_ioeventfd(self, eid, data):
-            self.maybe_fail_first(data, eid, self.focus)
+            self.maybe_fail_first(data, self.live.get(eid, (self.focus,))[0])
             self.apply({"op": "ioeventfd", "action": "deassign", "id": eid})
             self.live.pop(eid, None)
 
@@ -330,7 +331,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
 
         @rule(zid=consumes(zones), data=st.data())
         def unregister_zone(self, zid, data):
-            self.maybe_fail_first(data, zid, "mmio")
+            self.maybe_fail_first(data, "mmio")
             _, addr, length = self.live.pop(zid, ("mmio", 0, 0))
             self.apply({"op": "coalesced_mmio", "action": "unregister", "id": zid, "addr": addr, "size": length & U32_MAX})
 
@@ -374,8 +375,8 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
 
         @rule(pid=consumes(probes), data=st.data())
         def unregister_probe(self, pid, data):
-            self.maybe_fail_first(data, pid, "mmio")
             bus = self.live.get(pid, ("mmio",))[0]
+            self.maybe_fail_first(data, bus)
             self.apply({"op": "probe", "action": "unregister", "id": pid, "bus": bus})
             self.live.pop(pid, None)
 

@@ -115,8 +115,15 @@ class OpTimeout(BaseException):
 
 
 def _run_limited(seconds: float | None, fn: Callable[[], Any]) -> Any:
-    """``fn()`` under a wall-clock limit; re-arms an outer ITIMER_REAL afterwards."""
+    """``fn()`` under a wall-clock limit; re-arms an outer ITIMER_REAL afterwards.
+
+    An outer timer (``check --timeout``'s deadline) that would fire first is
+    left alone, handler and all: its expiry is the run's deadline, not a hang
+    of the bus, and must not be turned into an ``OpTimeout`` (nor disarmed)."""
     if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return fn()
+    pending, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < pending <= seconds:
         return fn()
 
     def _alarm(signum, frame):

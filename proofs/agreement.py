@@ -142,7 +142,7 @@ def hypothesis_lookup(variant: str, *, size: int = 2, max_examples: int = 300, s
 
 def _z3_lookup(variant: str, n: int, timeout_s: float) -> Verdict:
     from iobus_verify.proofs import lookup as L
-    from iobus_verify.proofs import conditions as C
+    from iobus_verify.model import conditions as C
     from iobus_verify.proofs.encode import proof_variant
 
     pv = proof_variant(variant)

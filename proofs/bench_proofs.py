@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from iobus_verify.proofs import conditions as C
+from iobus_verify.model import conditions as C
 from iobus_verify.proofs import lookup as L
 from iobus_verify.proofs.encode import proof_variant
 

@@ -57,7 +57,7 @@ from iobus_verify.model.comparators import fixed_extent
 from iobus_verify.model.fixed_bus import FixedBus, Segment
 from iobus_verify.model.kbsearch import BSEARCHES
 from iobus_verify.model.sorted_bus import RangeBus
-from iobus_verify.proofs import conditions as C
+from iobus_verify.model import conditions as C
 from iobus_verify.proofs import replay
 from iobus_verify.proofs.encode import Z3, ProofVariant, fresh_point, fresh_range, is_access, probe_accepts, range_cmp, sign, solve
 from iobus_verify.proofs.minimise import minimise

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from importlib import resources
 
-from iobus_verify.proofs import conditions as C
+from iobus_verify.model import conditions as C
 from iobus_verify.proofs import lookup as L
 from iobus_verify.proofs import obligations as O
 from iobus_verify.proofs import search as S

@@ -31,14 +31,27 @@ class Finding:
     explanation: str
     scenario: dict[str, Any] | None = None
     counterexample: tuple[dict[str, int], ...] | None = None
+    #: differential findings: the strongest rung of the condition ladder on
+    #: which the class reproduces (its atoms joined by ``+``, ``none`` for the
+    #: unrestricted rung; ``iobus_verify.model.conditions``); None for proofs,
+    #: whose ids already name their condition.
+    condition: str | None = None
+    #: the finding needs inputs outside the bus's declared contract
+    #: (``--assume``): listed, never gating.
+    outside_contract: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "class": self.cls,
             "explanation": self.explanation,
             "scenario": self.scenario,
             "counterexample": None if self.counterexample is None else [dict(r) for r in self.counterexample],
         }
+        if self.condition is not None:
+            out["condition"] = self.condition
+        if self.outside_contract:
+            out["outside_contract"] = True
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Finding":
@@ -48,6 +61,8 @@ class Finding:
             explanation=obj["explanation"],
             scenario=obj.get("scenario"),
             counterexample=None if ce is None else tuple(dict(r) for r in ce),
+            condition=obj.get("condition"),
+            outside_contract=bool(obj.get("outside_contract", False)),
         )
 
 
@@ -68,6 +83,12 @@ class Result:
     finding: Finding | None = None
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: what a differential result exercised (``properties.coverage``): counts
+    #: of accesses the reference handled, with several candidates, with
+    #: nested/overlapping candidates, registrations, unregistrations, armed
+    #: allocation failures, in all and per rung (``"by_condition"``). A pass
+    #: whose precondition was never exercised is ``unknown``, not ``pass``.
+    coverage: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -89,6 +110,8 @@ class Result:
             out["detail"] = self.detail
         if self.extra:
             out["extra"] = self.extra
+        if self.coverage is not None:
+            out["coverage"] = self.coverage
         return out
 
     @classmethod
@@ -102,4 +125,5 @@ class Result:
             finding=None if f is None else Finding.from_json(f),
             detail=obj.get("detail", ""),
             extra=dict(obj.get("extra", {})),
+            coverage=obj.get("coverage"),
         )

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from iobus_verify.proofs import conditions as C
+from iobus_verify.model import conditions as C
 from iobus_verify.proofs.encode import proof_variant
 from iobus_verify.proofs.run import condition_search, expected_conditions, expected_refuted
 from iobus_verify.proofs.search import all_sets, maximal_not_containing, minimal_sets

@@ -11,7 +11,7 @@ from iobus_verify.model.fixed_bus import build_segments
 from iobus_verify.model.kbsearch import bsearch_2011, bsearch_today
 from iobus_verify.model.ksort import heapsort_2005
 from iobus_verify.model.sorted_bus import REGISTRY
-from iobus_verify.proofs import conditions as C
+from iobus_verify.model import conditions as C
 from iobus_verify.proofs.encode import Z3, is_access, probe_accepts
 from iobus_verify.proofs.lookup import step_2011, step_today
 

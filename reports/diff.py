@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from iobus_verify.reports.baseline import Comparison, Entry, compare, outcomes
+from iobus_verify.reports.baseline import Comparison, compare, entry_of, outcomes
 from iobus_verify.reports.report import Report, load_report
 
 
@@ -27,10 +27,7 @@ class ReportDiff:
 
 
 def diff_reports(old: Report, new: Report) -> ReportDiff:
-    expected = {
-        k: Entry(k.id, k.cls, r.status, r.kind, r.finding.explanation if r.finding else r.detail)
-        for k, r in outcomes(old.results).items()
-    }
+    expected = {k: entry_of(k, r) for k, r in outcomes(old.results).items()}
     return ReportDiff(old, new, compare(new.results, expected))
 
 
@@ -43,7 +40,9 @@ def format_diff(d: ReportDiff) -> list[str]:
         lines.append(f"note: profile/seed differ ({d.old.profile}/{d.old.seed} -> {d.new.profile}/{d.new.seed})")
     if d.new.incomplete:
         lines.append(f"note: the new report is incomplete ({d.new.incomplete_reason})")
-    for title, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed)):
+    if d.old.contract != d.new.contract:
+        lines.append(f"note: contracts differ ({d.old.contract or 'none'} -> {d.new.contract or 'none'})")
+    for title, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed), ("outside", c.outside)):
         for k in keys:
             lines.append(f"{title:<8} {k}" + (f"  ({k.note})" if k.note else ""))
     if not (c.new or c.lost or c.changed):

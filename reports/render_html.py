@@ -127,7 +127,7 @@ def gate_section(report: Report) -> list[str]:
 
 
 def render_report(report: Report, previous: Report | None = None) -> str:
-    from iobus_verify.reports.check import scenario_path
+    from iobus_verify.reports.outputs import scenario_path
     from iobus_verify.reports.render_md import anchor
 
     b = report.bus

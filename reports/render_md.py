@@ -43,7 +43,7 @@ def finding_lines(r: Result, scenario_link: str | None, spec: str) -> list[str]:
 
 
 def render(report: Report) -> str:
-    from iobus_verify.reports.check import scenario_path
+    from iobus_verify.reports.outputs import scenario_path
 
     g = report.gate
     b = report.bus
@@ -87,7 +87,7 @@ def render(report: Report) -> str:
 
 def anchor(r: Result) -> str:
     """The anchor of a finding in report.md/report.html (ids are [a-z0-9-] only)."""
-    from iobus_verify.reports.check import safe_name
+    from iobus_verify.reports.outputs import safe_name
 
     cls = r.finding.cls if r.finding else r.status
     return "f-" + safe_name(f"{r.id}-{cls}").lower().replace(".", "-").replace("_", "-")

@@ -70,24 +70,33 @@ class PhaseRun:
 
 @dataclass(frozen=True)
 class Key:
-    """A finding's identity across runs: result id and finding class."""
+    """A finding's identity across runs: result id, finding class and, for a
+    differential finding, the condition rung on which it reproduces (a finding
+    that moves to another rung is another finding: the bus got better or worse
+    under some inputs). ``condition`` None: no rung (proofs name their
+    condition in the id; baselines older than ``iobus-baseline/2``)."""
 
     id: str
     cls: str
     note: str = field(default="", compare=False)
+    condition: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "class": self.cls}
+        out: dict[str, Any] = {"id": self.id, "class": self.cls}
+        if self.condition is not None:
+            out["condition"] = self.condition
         if self.note:
             out["note"] = self.note
         return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Key":
-        return cls(obj["id"], obj["class"], obj.get("note", ""))
+        return cls(obj["id"], obj["class"], obj.get("note", ""), obj.get("condition"))
 
     def __str__(self) -> str:
-        return f"{self.id} [{self.cls}]"
+        if self.condition is None:
+            return f"{self.id} [{self.cls}]"
+        return f"{self.id} [{self.cls} @ {self.condition}]"
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,9 @@ class Gate:
     ``match``: same findings as the baseline; ``regressed``: a new or a lost
     finding; ``incomplete``: the run was cut short; ``error``: a phase crashed.
     ``baseline`` is the file compared with, or None (judged strictly).
+    ``outside``: findings outside the bus's contract (listed, never new or
+    lost); ``not_run``: baseline entries whose phase did not run (neither lost
+    nor matched: what did not run is not judged).
     """
 
     verdict: str
@@ -104,6 +116,15 @@ class Gate:
     new: tuple[Key, ...] = ()
     lost: tuple[Key, ...] = ()
     changed: tuple[Key, ...] = ()
+    outside: tuple[Key, ...] = ()
+    not_run: tuple[Key, ...] = ()
+
+    #: the lists a gate shows, in the order they are rendered, with their titles
+    LISTS = (("new", "new"), ("lost", "lost"), ("changed", "changed"), ("outside", "outside contract"), ("not_run", "not judged"))
+
+    def listed(self) -> list[tuple[str, Key]]:
+        """(title, key) for every listed key, in :data:`LISTS` order."""
+        return [(title, k) for name, title in self.LISTS for k in getattr(self, name)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,12 +133,14 @@ class Gate:
             "new": [k.to_json() for k in self.new],
             "lost": [k.to_json() for k in self.lost],
             "changed": [k.to_json() for k in self.changed],
+            "outside": [k.to_json() for k in self.outside],
+            "not_run": [k.to_json() for k in self.not_run],
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Gate":
         keys = lambda name: tuple(Key.from_json(k) for k in obj.get(name, []))  # noqa: E731
-        return cls(obj["verdict"], obj.get("baseline"), keys("new"), keys("lost"), keys("changed"))
+        return cls(obj["verdict"], obj.get("baseline"), keys("new"), keys("lost"), keys("changed"), keys("outside"), keys("not_run"))
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,9 @@ class Report:
     tools: dict[str, str] = field(default_factory=tool_versions, compare=False)
     incomplete: bool = False
     incomplete_reason: str | None = None
+    #: the bus's contract (``--assume``, a condition ladder name) the run
+    #: searched under; None: no contract, every input counts
+    contract: str | None = None
 
     def with_gate(self, gate: Gate) -> "Report":
         return replace(self, gate=gate)
@@ -152,6 +178,7 @@ class Report:
             "bus": self.bus.to_json(),
             "profile": self.profile,
             "seed": self.seed,
+            "contract": self.contract,
             "tools": dict(self.tools),
             "incomplete": self.incomplete,
             "incomplete_reason": self.incomplete_reason,
@@ -172,6 +199,7 @@ class Report:
             tools=dict(obj.get("tools", {})),
             incomplete=bool(obj.get("incomplete", False)),
             incomplete_reason=obj.get("incomplete_reason"),
+            contract=obj.get("contract"),
         )
 
 

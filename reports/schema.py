@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from iobus_verify.errors import UsageError
+from iobus_verify.model.scenario import read_json_file
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
@@ -24,6 +25,7 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 FILES = {
     "iobus-report/1": "iobus-report-1.schema.json",
     "iobus-baseline/1": "iobus-baseline-1.schema.json",
+    "iobus-baseline/2": "iobus-baseline-2.schema.json",
 }
 
 
@@ -60,15 +62,17 @@ def validate(obj: Any, name: str, *, source: str = "document") -> None:
         raise SchemaError(f"{source}: field {where}: {err.message}{more}; it must follow {name} ({FILES[name]})")
 
 
-def load_json(path: Path, name: str) -> dict[str, Any]:
-    """Read and validate a JSON document; every failure is a one-line SchemaError."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SchemaError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
-    validate(obj, name, source=str(path))
+def load_json(path: Path, name: str | tuple[str, ...]) -> dict[str, Any]:
+    """Read and validate a JSON document; every failure is a one-line SchemaError.
+
+    ``name`` may list several schemas (newest first, e.g. a baseline's /2 and
+    /1): the document is validated against the one its ``"schema"`` names."""
+    # unreadable, not UTF-8, not JSON: one line naming the file ("report 'x.json' is not UTF-8 text ...")
+    first = name if isinstance(name, str) else next(iter(name), "document")
+    obj = read_json_file(path, first.split("/")[0].removeprefix("iobus-"), SchemaError)
+    names = (name,) if isinstance(name, str) else tuple(name)
+    found = obj.get("schema") if isinstance(obj, dict) else None
+    if len(names) > 1 and found not in names:
+        raise SchemaError(f"{path}: expected one of {', '.join(repr(n) for n in names)}, found schema {found!r}")
+    validate(obj, found if found in names else names[0], source=str(path))
     return obj

@@ -65,6 +65,20 @@ def is_c_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and INT_MIN <= x <= INT_MAX
 
 
+def check_access(op: str, addr: Any, length: Any) -> None:
+    """Raise ``ValueError`` unless ``addr`` is a ``gpa_t`` (u64) and ``length`` a
+    C ``int``: the arguments of a bus's ``register``/``write``/``read``.
+
+    One definition for every bus the suite runs: the C bridge (which cannot
+    marshal anything else) and the Python models (which would silently compute
+    with it). ``op`` names the call in the message, e.g. ``write: length
+    2147483648 is not a C int (-2**31 <= length < 2**31)``."""
+    if not is_gpa(addr):
+        raise ValueError(f"{op}: addr {addr!r} is not a u64 (0 <= addr < 2**64)")
+    if not is_c_int(length):
+        raise ValueError(f"{op}: length {length!r} is not a C int (-2**31 <= length < 2**31)")
+
+
 class IntDomain:
     """Evaluates comparator definitions on Python ints.
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from iobus_verify.model.cints import INT
+from iobus_verify.model.cints import INT, check_access
 from iobus_verify.model.comparators import fixed_extent, fixed_point_cmp
 from iobus_verify.model.kbsearch import bsearch_today
 from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
@@ -135,6 +135,7 @@ class FixedBus(OfferingBus):
         self._table = build_segments(self._extents)
 
     def register(self, addr: int, length: int, dev: Any) -> int:
+        check_access("register", addr, length)  # a gpa_t and an int, as the C bridge checks
         if len(self._entries) > self.capacity - 1:
             return -ENOSPC
         if not self._alloc("register:kzalloc"):
@@ -174,9 +175,11 @@ class FixedBus(OfferingBus):
         return [self._entries[s][2] for s in sorted(slots)]
 
     def write(self, addr: int, length: int, data: bytes) -> int:
+        check_access("write", addr, length)
         return self._offer_write(self.candidates(addr, length), addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        check_access("read", addr, length)
         return self._offer_read(self.candidates(addr, length), addr, length)
 
     def ranges(self) -> list[tuple[int, int, Any]]:

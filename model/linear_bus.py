@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iobus_verify.model.cints import check_access
 from iobus_verify.model.offering import OfferingBus, remove_moving_last
 from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, AllocationHook, always_allocate
 
@@ -33,6 +34,7 @@ class LinearBus(OfferingBus):
         self._devs: list[tuple[int, int, Any]] = []
 
     def register(self, addr: int, length: int, dev: Any) -> int:
+        check_access("register", addr, length)  # a gpa_t and an int, as the C bridge checks
         # C: if (bus->dev_count > NR_IOBUS_DEVS-1) return -ENOSPC;
         if len(self._devs) > self.capacity - 1:
             return -ENOSPC
@@ -50,9 +52,11 @@ class LinearBus(OfferingBus):
         return 0 if remove_moving_last(self._devs, dev) else -ENOENT
 
     def write(self, addr: int, length: int, data: bytes) -> int:
+        check_access("write", addr, length)
         return self._offer_write([e[2] for e in self._devs], addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        check_access("read", addr, length)
         return self._offer_read([e[2] for e in self._devs], addr, length)
 
     def ranges(self) -> list[tuple[int, int, Any]]:

@@ -20,7 +20,10 @@ A *bus* is made by ``factory(capacity)`` and has::
     write(addr: int, length: int, data: bytes) -> int
     read(addr: int, length: int) -> tuple[int, bytes]
 
-Optional, used when present: ``ranges()`` (the array as ``(addr, len, dev)``
+``addr`` is a ``gpa_t`` (u64) and ``length`` a C ``int``; the suite's own
+buses (the Python models and the C bridge) raise ``ValueError`` for anything
+else (:func:`iobus_verify.model.cints.check_access`) rather than compute with
+it. Optional, used when present: ``ranges()`` (the array as ``(addr, len, dev)``
 in array order) and ``stats()`` (a :class:`BusStats` of the work done since the
 previous call). A factory may accept a keyword ``alloc``: an
 :class:`AllocationHook` consulted at each of the kernel's allocation sites, so

@@ -18,7 +18,7 @@ The ops (``schemas/iobus-scenario-1.schema.json`` is the normative form)::
     {"op": "probe", "action": "register", "id": "p1", "bus": B, "addr": A, "len": N,
      "accepts": "range"|"all"|"none"}
     {"op": "probe", "action": "unregister", "id": "p1"}
-    {"op": "write", "bus": B, "addr": A, "len": N, "data": "hex"}
+    {"op": "write", "bus": B, "addr": A, "len": N, "data": "hex"}  (exactly N bytes; "" or absent if N <= 0)
     {"op": "read", "bus": B, "addr": A, "len": N}
     {"op": "fail_alloc", "bus": B}
 
@@ -33,6 +33,7 @@ index and the field, e.g. ``op 3: field 'len': expected an int in
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,7 @@ SCHEMA_ID = "iobus-scenario/1"
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "iobus-scenario-1.schema.json"
 FIXED_IDS = ("pic_master", "pic_slave", "pic_elcr", "ioapic", "pit", "speaker")
 BUSES = ("pio", "mmio")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,35 @@ class Scenario:
 _OP_FIELDS = {f.name for f in fields(Op)}
 
 
+def write_bytes(length: int, data: Any, where: str = "") -> bytes:
+    """The bytes of a write op of ``len`` ``length`` whose ``data`` is ``data`` (hex).
+
+    The rule: with ``length > 0``, ``data`` holds exactly ``length`` bytes (2 *
+    ``length`` hex digits); with ``length <= 0`` the write carries no bytes and
+    ``data`` is ``""`` or absent (None). Anything else is a :class:`UsageError`
+    prefixed with ``where`` (``"op 3: "``), e.g. ``op 3: field 'data': expected
+    exactly 4 bytes (len 4), got 2``. :func:`op_from_dict` (hence every loaded
+    scenario and every op the VM is handed) and ``VM.write`` both apply it."""
+    n = max(length, 0)
+    if data is None:
+        if n:
+            raise UsageError(f"{where}missing field 'data' (a write of len {length} carries {n} bytes)")
+        return b""
+    shown = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
+    if not isinstance(data, str) or not _HEX.fullmatch(data):
+        raise UsageError(f"{where}field 'data': expected a hex string (two digits a byte), got {shown}")
+    got = len(data) // 2
+    if got != n:
+        if n == 0:  # the same words as the schema's message for a file
+            raise UsageError(f"{where}field 'data': expected \"\" or no data field (a write of len <= 0 carries no bytes), got {shown}")
+        raise UsageError(f"{where}field 'data': expected exactly {n} byte{'s' if n != 1 else ''} (len {length}), got {got}")
+    return bytes.fromhex(data)
+
+
 def op_from_dict(d: Mapping[str, Any], index: int | None = None) -> Op:
     """An :class:`Op` from its JSON form, without schema validation (the VM uses
-    this on ops built in memory; files go through :func:`load_scenario`)."""
+    this on ops built in memory; files go through :func:`load_scenario`). A
+    write's ``data`` is checked against its ``len`` (:func:`write_bytes`)."""
     where = f"op {index}: " if index is not None else ""
     if not isinstance(d, Mapping) or "op" not in d:
         raise UsageError(f"{where}an op must be an object with an 'op' field, got {d!r}")
@@ -108,6 +136,9 @@ def op_from_dict(d: Mapping[str, Any], index: int | None = None) -> Op:
     if unknown:
         raise UsageError(f"{where}unknown field {sorted(unknown)[0]!r} in a {d['op']!r} op")
     kw = {k: (int(v) if k in ("addr", "len", "size", "datamatch") and isinstance(v, float) else v) for k, v in d.items()}
+    length = kw.get("len")
+    if kw["op"] == "write" and isinstance(length, int) and not isinstance(length, bool):
+        write_bytes(length, kw.get("data"), where)
     return Op(**kw)
 
 
@@ -184,22 +215,40 @@ def parse_scenario(obj: Any) -> Scenario:
     return Scenario(tuple(ops), obj.get("era"), obj.get("capacity"), dict(obj.get("meta") or {}))
 
 
+def read_json_file(path: str | Path, what: str, error: type[UsageError] = UsageError) -> Any:
+    """The decoded content of the JSON file ``path``; every failure is one line
+    naming the file (``what`` says what it is: ``"scenario"``, ``"report"``...),
+    raised as ``error`` (a :class:`UsageError`): unreadable, not UTF-8 (a UTF-8
+    byte order mark is allowed), not JSON. Scenarios, reports and baselines are
+    all read here."""
+    path = Path(path)
+    name = f"{what} {str(path)!r}"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise error(f"{name} is not UTF-8 text (byte 0x{bad} at offset {exc.start}); it must be a UTF-8 JSON file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{name} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise error(f"{name} is not JSON this tool reads: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise error(f"{name} is not JSON this tool reads: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
 def load_scenario(source: Any) -> Scenario:
     """A :class:`Scenario` from a path (str or Path), a decoded JSON object, or a
     Scenario (returned as is). Errors are :class:`UsageError`."""
     if isinstance(source, Scenario):
         return source
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read scenario {str(path)!r}: {exc.strerror or exc}") from exc
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"scenario {str(path)!r} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-        return parse_scenario(obj)
+        return parse_scenario(read_json_file(source, "scenario"))
     return parse_scenario(source)
 
 

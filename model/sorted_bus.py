@@ -29,7 +29,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from iobus_verify.model.cints import INT
+from iobus_verify.model.cints import INT, check_access
 from iobus_verify.model.comparators import Comparator, cmp_2011, cmp_upstream
 from iobus_verify.model.kbsearch import BSEARCHES
 from iobus_verify.model.ksort import SORTS
@@ -115,6 +115,7 @@ class RangeBus(OfferingBus):
 
     # -- registration -----------------------------------------------------------
     def register(self, addr: int, length: int, dev: Any) -> int:
+        check_access("register", addr, length)  # a gpa_t and an int, as the C bridge checks
         v = self.variant
         if self._null:  # C: bus = kvm_get_bus(); if (!bus) return -ENOMEM;
             return -ENOMEM
@@ -204,12 +205,14 @@ class RangeBus(OfferingBus):
             idx += 1
 
     def write(self, addr: int, length: int, data: bytes) -> int:
+        check_access("write", addr, length)
         if self._null:  # C: bus = kvm_get_bus_srcu(); if (!bus) return -ENOMEM;
             return -ENOMEM
         # The generator interleaves comparator calls and callbacks, as the C loop does.
         return self._offer_write(self._candidates(addr, length), addr, length, data)
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        check_access("read", addr, length)
         if self._null:
             return -ENOMEM, b""
         return self._offer_read(self._candidates(addr, length), addr, length)

@@ -460,10 +460,10 @@ class VM:
 
     # -- guest accesses -------------------------------------------------------------------
     def write(self, bus: str, addr: int, length: int, data_hex: str) -> int:
-        buf = bytes.fromhex(data_hex)
-        n = max(length, 0)
-        if len(buf) < min(n, 8):
-            buf = buf.ljust(min(n, 8), b"\0")  # bytes the scenario left out read as zero
+        from iobus_verify.model.scenario import write_bytes
+
+        # exactly max(length, 0) bytes, else a UsageError naming the op (the scenario rule)
+        buf = write_bytes(length, data_hex, f"op {self.op_index - 1}: " if self.op_index else "")
         rc = self._bus_call(f"write({addr:#x}, {length})", lambda: self.buses[bus].write(addr, length, buf))
         return self._check_rc(rc, "write")
 

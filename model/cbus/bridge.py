@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from iobus_verify.model.cbus import wire
-from iobus_verify.model.cints import is_c_int, is_gpa
+from iobus_verify.model.cints import check_access
 from iobus_verify.model.protocol import AllocationHook, BusStats
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
@@ -299,7 +299,7 @@ class CBus:
 
     # -- the protocol -----------------------------------------------------------
     def register(self, addr: int, length: int, dev: Any) -> int:
-        _check_access("register", addr, length)
+        check_access("register", addr, length)
         h = self._handles.get(id(dev))
         if h is None:
             # Handles are never reused within a bus, and the device is kept alive
@@ -315,11 +315,11 @@ class CBus:
         return self._call("unregister", (getattr(dev, "name", type(dev).__name__),), ("unregister", h))[0]
 
     def write(self, addr: int, length: int, data: bytes) -> int:
-        _check_access("write", addr, length)
+        check_access("write", addr, length)
         return self._call("write", (addr, length), ("write", addr, length, bytes(data)))[0]
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
-        _check_access("read", addr, length)
+        check_access("read", addr, length)
         rc, data = self._call("read", (addr, length), ("read", addr, length))
         return rc, data
 
@@ -465,13 +465,6 @@ class CBus:
         f = getattr(self, "_finalizer", None)
         if f is not None:
             f.detach()
-
-
-def _check_access(op: str, addr: int, length: int) -> None:
-    if not is_gpa(addr):
-        raise ValueError(f"{op}: addr {addr!r} is not a u64 (0 <= addr < 2**64)")
-    if not is_c_int(length):
-        raise ValueError(f"{op}: length {length!r} is not a C int (-2**31 <= length < 2**31)")
 
 
 _CLASSES: dict[tuple[bool, bool], type] = {}

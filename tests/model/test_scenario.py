@@ -6,7 +6,17 @@ from pathlib import Path
 import pytest
 
 from iobus_verify.errors import UsageError
-from iobus_verify.model.scenario import SCHEMA_PATH, Op, Scenario, dump_scenario, load_scenario, schema, write_scenario
+from iobus_verify.model.scenario import (
+    SCHEMA_PATH,
+    Op,
+    Scenario,
+    dump_scenario,
+    load_scenario,
+    op_from_dict,
+    schema,
+    write_bytes,
+    write_scenario,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,3 +119,92 @@ def test_seed_experiment_is_what_its_generator_writes(tmp_path):
     assert len(assigns) == 200 and {(o.addr, o.len) for o in assigns} == {(0x510, 1)}
     assert sorted(o.datamatch for o in assigns) == list(range(200))
     assert any(o.op == "write" and o.addr == 0x511 for o in s.ops)
+
+
+# -- a write's data against its len ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "op,message",
+    [
+        ({**W, "len": 4, "data": "0000"}, "op 1: field 'data': expected exactly 4 bytes (len 4), got 2"),
+        ({**W, "len": 1, "data": "0000"}, "op 1: field 'data': expected exactly 1 byte (len 1), got 2"),
+        ({**W, "len": 2, "data": ""}, "op 1: field 'data': expected exactly 2 bytes (len 2), got 0"),
+        ({"op": "write", "bus": "pio", "addr": 1, "len": 4}, "op 1: missing field 'data'"),
+        ({**W, "len": 0, "data": "00"}, "op 1: field 'data': expected \"\" or no data field (a write of len <= 0 carries no bytes), got '00'"),
+        ({**W, "len": -1, "data": "0000"}, "op 1: field 'data': expected \"\" or no data field"),
+        ({**W, "len": 5000, "data": "00" * 4096}, "op 1: field 'data': expected exactly 5000 bytes (len 5000), got 4096"),
+    ],
+)
+def test_write_data_must_match_len(op, message):
+    # the same message from a file (schema, then the loader) and from an op built in memory (the VM's path)
+    with pytest.raises(UsageError) as ei:
+        load_scenario(sc({"op": "create_irqchip"}, op))
+    assert str(ei.value).startswith(message), str(ei.value)
+    with pytest.raises(UsageError) as ei:
+        op_from_dict(op, 1)
+    assert str(ei.value).startswith(message), str(ei.value)
+
+
+@pytest.mark.parametrize("length", [0, -1, -(2**31)])
+def test_write_of_no_bytes_takes_empty_or_absent_data(length):
+    s = load_scenario(sc({**W, "len": length, "data": ""}, {"op": "write", "bus": "mmio", "addr": 2, "len": length}))
+    assert [o.data for o in s.ops] == ["", None]
+    assert load_scenario(dump_scenario(s)) == s
+    assert write_bytes(length, None) == write_bytes(length, "") == b""
+
+
+def test_write_bytes_is_exact():
+    assert write_bytes(3, "0aBc0d") == b"\x0a\xbc\x0d"
+    with pytest.raises(UsageError, match=r"^field 'data': expected a hex string"):
+        write_bytes(1, "0 ")
+    with pytest.raises(UsageError, match=r"^op 7: field 'data': expected a hex string"):
+        write_bytes(1, b"\x00", "op 7: ")
+
+
+def test_write_data_rule_is_in_the_schema():
+    import jsonschema
+
+    v = jsonschema.Draft202012Validator(schema())
+    assert v.is_valid(sc({**W, "len": 0, "data": ""})) and v.is_valid(sc({"op": "write", "bus": "pio", "addr": 1, "len": -3}))
+    assert not v.is_valid(sc({**W, "len": 0, "data": "00"}))
+    assert not v.is_valid(sc({"op": "write", "bus": "pio", "addr": 1, "len": 1}))
+
+
+# -- files that are not UTF-8 or not JSON ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\xff\xfe{", r"^scenario '.*bad\.json' is not UTF-8 text \(byte 0xff at offset 0\)"),
+        (b'{"schema": "iobus-scenario/1", "ops": ["\xe9"]}', r"^scenario '.*bad\.json' is not UTF-8 text \(byte 0xe9 at offset 40\)"),
+        (b"", r"^scenario '.*bad\.json' is not JSON: Expecting value at line 1 column 1"),
+        (b"[" * 100000, r"^scenario '.*bad\.json' is not JSON this tool reads: nested too deeply"),
+    ],
+)
+def test_non_utf8_or_non_json_file(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    with pytest.raises(UsageError, match=message) as ei:
+        load_scenario(bad)
+    assert "\n" not in str(ei.value)
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    p = tmp_path / "bom.json"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(sc(W)).encode())
+    assert load_scenario(p).ops[0].data == "00"
+
+
+def test_report_and_baseline_loaders_share_the_reader(tmp_path):
+    from iobus_verify.reports.schema import SchemaError, load_json
+
+    bad = tmp_path / "r.json"
+    bad.write_bytes(b"\xff\xfe{")
+    with pytest.raises(SchemaError, match=r"^report '.*r\.json' is not UTF-8 text"):
+        load_json(bad, "iobus-report/1")
+    with pytest.raises(SchemaError, match=r"^baseline '.*r\.json' is not UTF-8 text"):
+        load_json(bad, "iobus-baseline/1")
+    with pytest.raises(SchemaError, match=r"^cannot read report '.*missing\.json'"):
+        load_json(tmp_path / "missing.json", "iobus-report/1")

@@ -15,15 +15,20 @@ Registered as the ``iobus_verify`` entry point (``pytest11``). Options:
 ``--iobus-workers N``
     Run each bus as a campaign of N worker processes
     (:mod:`iobus_verify.properties.campaign`).
+``--iobus-assume COND``
+    The buses' contract (condition atoms joined by ``+``, or ``none``;
+    default: each bus's own ``assumes``): findings outside it are listed,
+    never failing.
 
 The profile (``dev``, ``ci``, ``thorough``) is taken from Hypothesis's own
 ``--hypothesis-profile`` option, else ``$IOBUS_VERIFY_PROFILE``, else ``ci``.
 
-Each bus gives one item per result id (``differential.MISSED``, ...,
-``property.comparator.antisymmetric``, ...). An item passes when its outcome
-is what the bus's committed baseline expects (the reports' baseline
-comparison; a bus without a baseline is judged strictly: any finding fails),
-fails on a new finding or a lost one, and reports the scenario file.
+Each bus is one item, judged as ``iobus-verify check`` judges it
+(:mod:`iobus_verify.reports.gate`): the baseline's stored scenarios are
+replayed first, then searched; the item fails on a new finding or a lost one
+(a bus without a baseline is judged strictly: any finding fails). The plugin
+runs no proofs, so the baseline's proof entries are *not judged* (listed in
+the item's report), never lost.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from pathlib import Path
 import pytest
 
 _CACHE: dict[tuple, list] = {}
+#: one line per bus judged, printed at the end of the session
+_SUMMARY: list[str] = []
 
 
 def pytest_addoption(parser) -> None:
@@ -41,6 +48,7 @@ def pytest_addoption(parser) -> None:
     g.addoption("--iobus-out", default="iobus-out", metavar="DIR", help="where divergence scenarios are written (default iobus-out)")
     g.addoption("--iobus-seed", type=int, default=0, metavar="N", help="seed of the searches (default 0)")
     g.addoption("--iobus-workers", type=int, default=1, metavar="N", help="worker processes per bus (default 1)")
+    g.addoption("--iobus-assume", default=None, metavar="COND", help="the buses' contract, e.g. positive-len+no-wrap, or none (default: each bus's own)")
 
 
 def _specs(config) -> list[str]:
@@ -71,6 +79,13 @@ def pytest_report_header(config):
     return f"iobus-verify: buses {', '.join(_specs(config))}; profile {_profile(config)}; seed {config.getoption('--iobus-seed')}"
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _SUMMARY:
+        terminalreporter.section("iobus-verify")
+        for line in _SUMMARY:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     specs = _specs(config)
     if not specs:
@@ -78,9 +93,11 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     from iobus_verify.errors import UsageError
     from iobus_verify.model.spec import resolve
 
+    from iobus_verify.reports.contract import resolve_contract
+
     for s in specs:
         try:
-            resolve(s)
+            resolve_contract(config.getoption("--iobus-assume"), resolve(s))
         except UsageError as exc:
             raise pytest.UsageError(f"--bus {s}: {exc}") from None
     parent = session
@@ -88,25 +105,38 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         items.append(BusItem.from_parent(parent, name=f"iobus[{s}]", spec=s))
 
 
+def _baseline(spec):
+    from iobus_verify.reports import baseline as bl
+
+    path = bl.find(spec.name, spec.kind, None)
+    return path, (bl.load(path) if path is not None else None)
+
+
 def _run(config, spec_str: str) -> list:
     from iobus_verify.model.spec import resolve
     from iobus_verify.properties.campaign import run_campaign
     from iobus_verify.properties.run import run_properties
+    from iobus_verify.reports.contract import resolve_contract
+    from iobus_verify.reports.gate import stored_scenarios
+    from iobus_verify.reports.phases import accepted_keywords
 
-    key = (spec_str, _profile(config), config.getoption("--iobus-seed"), config.getoption("--iobus-workers"))
+    assume = config.getoption("--iobus-assume")
+    key = (spec_str, _profile(config), config.getoption("--iobus-seed"), config.getoption("--iobus-workers"), assume)
     if key not in _CACHE:
         spec = resolve(spec_str)
         out = Path(config.getoption("--iobus-out")) / "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
         workers = config.getoption("--iobus-workers")
+        contract = resolve_contract(assume, spec)
         if workers > 1:
             _CACHE[key] = run_campaign(spec, profile=key[1], seeds=range(key[2], key[2] + workers), workers=workers, out_dir=out).results
         else:
-            _CACHE[key] = run_properties(spec, profile=key[1], seed=key[2], out_dir=out)
+            extra = accepted_keywords(run_properties, explicit=stored_scenarios(_baseline(spec)[1]), assume=contract)
+            _CACHE[key] = run_properties(spec, profile=key[1], seed=key[2], out_dir=out, **extra)
     return _CACHE[key]
 
 
 class BusItem(pytest.Item):
-    """All results of one bus, compared with its baseline."""
+    """All results of one bus, judged as ``check`` judges them."""
 
     def __init__(self, *, spec: str, **kw) -> None:
         super().__init__(**kw)
@@ -114,18 +144,30 @@ class BusItem(pytest.Item):
 
     def runtest(self) -> None:
         from iobus_verify.model.spec import resolve
-        from iobus_verify.reports import baseline as bl
+        from iobus_verify.reports.contract import resolve_contract
+        from iobus_verify.reports.gate import compare_run
 
         results = _run(self.config, self.spec)
         spec = resolve(self.spec)
-        path = bl.find(spec.name, spec.kind, None)
-        base = bl.load(path) if path is not None else None
-        cmp = bl.compare_baseline(results, base)
+        path, base = _baseline(spec)
+        contract = resolve_contract(self.config.getoption("--iobus-assume"), spec)
+        # Only the properties ran: proof entries of the baseline are not judged.
+        cmp = compare_run(results, base, spec=spec, judged_kinds=("property",), contract=contract)
         lines = []
         for r in results:
             if r.status != "pass":
-                lines.append(f"  {r.id}: {r.status} {r.finding.cls if r.finding else ''}: {r.finding.explanation if r.finding else r.detail}")
+                f = r.finding
+                cond = f" @ {f.condition}" if f is not None and f.condition else ""
+                outside = " (outside contract)" if f is not None and f.outside_contract else ""
+                lines.append(f"  {r.id}: {r.status} {f.cls if f else ''}{cond}{outside}: {f.explanation if f else r.detail}")
         self.user_properties.append(("findings", "\n".join(lines)))
+        if cmp.not_run:
+            self.user_properties.append(("not judged", ", ".join(str(k) for k in cmp.not_run)))
+        _SUMMARY.append(
+            f"{spec.name}: {'REGRESSED' if cmp.regressed else 'matches its baseline'}"
+            + (f"; {len(cmp.not_run)} baseline finding(s) not judged (their phase, the proofs, does not run under pytest)" if cmp.not_run else "")
+            + (f"; {len(cmp.outside)} outside the contract" if cmp.outside else "")
+        )
         if cmp.regressed:
             raise BusRegressed(spec.name, cmp, lines, path)
 
@@ -141,7 +183,11 @@ class BusItem(pytest.Item):
 class BusRegressed(Exception):
     def __init__(self, bus, cmp, lines, path) -> None:
         msg = [f"bus {bus}: findings differ from its baseline ({path or 'none: judged strictly'})"]
-        msg += [f"  new:  {k.id} {k.cls} {k.note}" for k in cmp.new]
-        msg += [f"  lost: {k.id} {k.cls} {k.note}" for k in cmp.lost]
+        msg += [f"  new:  {k} {k.note}" for k in cmp.new]
+        msg += [f"  lost: {k} {k.note}" for k in cmp.lost]
+        msg += [f"  changed: {k} {k.note}" for k in cmp.changed]
+        msg += [f"  outside contract: {k}" for k in cmp.outside]
+        if cmp.not_run:
+            msg.append(f"  not judged (no proofs in the pytest entry): {', '.join(str(k) for k in cmp.not_run)}")
         msg += ["what this run found:"] + lines
         super().__init__("\n".join(msg))

@@ -387,28 +387,42 @@ def setup(p) -> None:
     u.add_argument("--seed", type=int, default=0)
     u.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where the run's reports go (default out)")
     u.add_argument("--note", default="", help="a note kept in the baseline (why these findings are expected)")
+    u.add_argument("--assume", metavar="CONDITION", help="the bus's contract for the run (default: the bus's own `assumes`, else none)")
     del argparse
 
 
 def run(args) -> int:
     from iobus_verify.model.spec import resolve
     from iobus_verify.reports.check import check, summary_lines
+    from iobus_verify.reports.contract import resolve_contract
     from iobus_verify.reports.report import load_report
 
     spec = resolve(args.bus)
+    resolve_contract(getattr(args, "assume", None), spec)  # a typo fails before the run
     if args.baseline is not None:
         path = args.baseline
     elif spec.kind == "plugin":
         raise UsageError(f"bus {spec.spec!r} is a plugin: say where its baseline goes with --baseline FILE")
     else:
         path = default_path(spec.name)
+    previous = load(path) if path.is_file() else None
     if args.from_report is not None:
         report = load_report(args.from_report)
         if report.bus.name != spec.name:
             raise UsageError(f"{args.from_report} is a report of bus {report.bus.name!r}, not {spec.name!r}")
     else:
-        # Compare with nothing: the point is to see everything this run finds.
-        outcome = check(spec, profile=args.profile, seed=args.seed, out_root=args.out, baseline_path=None)
+        # Compare with nothing: the point is to see everything this run finds;
+        # the previous baseline's scenarios are still replayed first, so a
+        # finding keeps its witness unless the search finds a smaller one.
+        outcome = check(
+            spec,
+            profile=args.profile,
+            seed=args.seed,
+            out_root=args.out,
+            baseline_path=None,
+            assume=getattr(args, "assume", None),
+            explicit=previous.scenarios() if previous is not None else (),
+        )
         for line in summary_lines(outcome.report):
             print(line)
         report = outcome.report
@@ -416,7 +430,6 @@ def run(args) -> int:
             return 130
     if report.incomplete or any(p.status == "error" for p in report.phases):
         raise UsageError("the run is incomplete or a phase failed; a baseline is only written from a complete run: fix that and rerun")
-    previous = load(path) if path.is_file() else None
     new = from_report(report, previous, args.note)
     write(new, path)
     print(f"wrote {path}: {len(new.entries)} expected finding(s) for {spec.name}; review it with `git diff {path}` before committing")

@@ -16,6 +16,7 @@ the run was cut short.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,17 @@ class CheckOutcome:
     bus_dir: Path
     exit_code: int
     messages: tuple[str, ...]
+
+
+def _unique(scenarios: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Scenarios without repeats, first occurrence kept (replaying one twice is waste)."""
+    seen, out = set(), []
+    for s in scenarios:
+        k = json.dumps(s, sort_keys=True)
+        if k not in seen:
+            seen.add(k)
+            out.append(s)
+    return tuple(out)
 
 
 def _bus_info(spec: BusSpec) -> BusInfo:
@@ -108,7 +120,7 @@ def check(
         bar=bar,
         timeout_s=timeout_s,
         prefix=prefix,
-        explicit=gates.stored_scenarios(base) + tuple(explicit),
+        explicit=_unique(gates.stored_scenarios(base) + tuple(explicit)),
         assume=contract,
     )
     gate = gates.judge(

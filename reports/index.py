@@ -26,7 +26,7 @@ from iobus_verify.errors import UsageError
 from iobus_verify.model.sorted_bus import VARIANTS
 from iobus_verify.model.spec import resolve
 from iobus_verify.reports import render_html
-from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, check, safe_name, scenario_path, summary_lines
+from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, add_assume_option, check, safe_name, scenario_path, summary_lines
 from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg
 from iobus_verify.reports.diff import ReportDiff, diff_reports
 from iobus_verify.reports.render_md import anchor, md_escape
@@ -199,13 +199,16 @@ def report_all(
     bar: bool | None = None,
     with_cost: bool = True,
     timeout_s: float | None = None,
+    assume: str | None = None,
 ) -> tuple[list[CheckOutcome], int]:
+    """Check each bus (default every named variant) and write the index.
+    ``assume``: one contract for every bus (default: each bus's own)."""
     started = time.monotonic()
     outcomes: list[CheckOutcome] = []
     interrupted = False
     for name in buses or list(VARIANTS):
         spec = resolve(name)
-        o = check(spec, profile=profile, seed=seed, out_root=out, phases=phases, stream=stream, bar=bar, timeout_s=timeout_s, prefix=f"{spec.name} ")
+        o = check(spec, profile=profile, seed=seed, out_root=out, phases=phases, stream=stream, bar=bar, timeout_s=timeout_s, prefix=f"{spec.name} ", assume=assume)
         outcomes.append(o)
         if o.exit_code == 130:
             interrupted = True
@@ -221,11 +224,14 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.add_argument("--bus", action="append", metavar="SPEC", help="check these buses instead of every named variant (repeatable)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-bus time limit; a bus cut short is marked incomplete")
+    add_assume_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    outcomes, code = report_all(args.out, profile=args.profile, seed=args.seed, buses=args.bus, timeout_s=args.timeout)
+    outcomes, code = report_all(
+        args.out, profile=args.profile, seed=args.seed, buses=args.bus, timeout_s=args.timeout, assume=getattr(args, "assume", None)
+    )
     for o in outcomes:
         print()
         for line in summary_lines(o.report):

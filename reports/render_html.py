@@ -7,6 +7,7 @@ import json
 from html import escape
 from typing import Iterable, Sequence
 
+from iobus_verify.reports import coverage as cov
 from iobus_verify.reports.records import Result
 from iobus_verify.reports.report import Report
 from iobus_verify.reports.svg import hex_range, interval_diagram, intervals_from_counterexample, intervals_from_scenario
@@ -69,13 +70,44 @@ def finding_diagram(r: Result, title: str | None = None) -> str | None:
     return interval_diagram(rows, title if title is not None else f"{r.id}: {f.cls}")
 
 
-def finding_section(r: Result, anchor: str, scenario_href: str | None, spec: str, heading: str = "h3") -> list[str]:
+def coverage_html(r: Result) -> list[str]:
+    """Condition line, counts and the per-rung table of one result (nothing
+    when it carries no coverage)."""
+    out = []
+    line = cov.condition_line(r)
+    if line:
+        out.append(f"<p>Conditions: {escape(line)}</p>")
+    counts = cov.counts_line(r.coverage)
+    if counts:
+        out.append(f'<p class="meta">Exercised: {escape(counts)}</p>')
+    by, cols = cov.rungs(r.coverage), cov.rung_columns(r.coverage)
+    if by:
+        out.append("<table><tr><th>condition</th><th>diverged</th>" + "".join(f"<th>{escape(c)}</th>" for c in cols) + "</tr>")
+        for name, v in by.items():
+            d = bool(v.get("diverged"))
+            out.append(
+                f"<tr><td><code>{escape(name)}</code></td>{status_cell('fail' if d else 'pass', 'yes' if d else 'no')}"
+                + "".join(f'<td class="num">{escape(str(v.get(c, "")))}</td>' for c in cols)
+                + "</tr>"
+            )
+        out.append("</table>")
+    return out
+
+
+def finding_section(
+    r: Result, anchor: str, scenario_href: str | None, spec: str, heading: str = "h3", contract: str | None = None
+) -> list[str]:
     f = r.finding
     assert f is not None
-    out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(f.cls)}</{heading}>"]
+    title = f"{f.cls} @ {f.condition}" if f.condition is not None else f.cls
+    out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(title)}</{heading}>"]
     out.append(f"<p>{escape(f.explanation)}</p>")
+    status = cov.contract_status(r, contract)
+    if status:
+        out.append(f'<p class="{"unknown" if f.outside_contract else "meta"}">Contract: {escape(status)}</p>')
     if r.detail:
         out.append(f'<p class="meta">How it was checked: {escape(r.detail)}</p>')
+    out += coverage_html(r)
     if f.counterexample:
         out.append("<ul>")
         for e in f.counterexample:
@@ -101,11 +133,14 @@ def diff_section(diff, heading: str = "Since the previous report") -> list[str]:
     out = [f"<h2>{escape(heading)}</h2>"]
     if not (c.new or c.lost or c.changed):
         return out + ["<p>No difference in findings.</p>"]
-    out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>note</th></tr>")
-    for title, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed)):
+    out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>condition</th><th>note</th></tr>")
+    for title, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed), ("outside contract", c.outside)):
         for k in keys:
             cls = "fail" if title in ("new", "lost") else "unknown"
-            out.append(f'<tr><td class="{cls}">{title}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td><td>{escape(k.note)}</td></tr>')
+            out.append(
+                f'<tr><td class="{cls}">{title}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td>'
+                f"<td>{escape(k.condition or '')}</td><td>{escape(k.note)}</td></tr>"
+            )
     out.append("</table>")
     return out
 
@@ -116,13 +151,20 @@ def gate_section(report: Report) -> list[str]:
         "<h2>Against the baseline</h2>",
         f"<p>Verdict {verdict_badge(g.verdict)}; baseline: <code>{escape(g.baseline or 'none: judged strictly, every finding fails')}</code></p>",
     ]
-    rows = [(t, k) for t, keys in (("new", g.new), ("lost", g.lost), ("changed", g.changed)) for k in keys]
+    rows = g.listed()
     if rows:
-        out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>note</th></tr>")
+        out.append("<table><tr><th>change</th><th>result</th><th>class</th><th>condition</th><th>note</th></tr>")
         for t, k in rows:
-            cls = "unknown" if t == "changed" else "fail"
-            out.append(f'<tr><td class="{cls}">{t}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td><td>{escape(k.note)}</td></tr>')
+            cls = "fail" if t in ("new", "lost") else "none" if t == "not judged" else "unknown"
+            out.append(
+                f'<tr><td class="{cls}">{escape(t)}</td><td><code>{escape(k.id)}</code></td><td>{escape(k.cls)}</td>'
+                f"<td>{escape(k.condition or '')}</td><td>{escape(k.note)}</td></tr>"
+            )
         out.append("</table>")
+    if g.not_run:
+        out.append(f'<p class="meta">{len(g.not_run)} baseline finding(s) not judged: their phase did not run.</p>')
+    if g.outside:
+        out.append(f'<p class="meta">{len(g.outside)} finding(s) outside the contract: listed, not gating.</p>')
     return out
 
 
@@ -136,6 +178,7 @@ def render_report(report: Report, previous: Report | None = None) -> str:
         f"<h1>iobus-verify report: {escape(b.name)}</h1>",
         f'<p class="meta">bus <code>{escape(b.spec)}</code> ({escape(b.kind)}){": " + escape(b.summary) if b.summary else ""}<br>',
         f"profile {escape(report.profile)}, seed {report.seed}<br>",
+        f"contract {escape(report.contract or 'none (every input counts)')}<br>",
         "tools: " + ", ".join(f"{escape(k)} {escape(v)}" for k, v in report.tools.items()) + "</p>",
         f"<p>{c['pass']} pass, {c['fail']} fail, {c['unknown']} unknown, {c['error']} error. Verdict {verdict_badge(report.gate.verdict)}</p>",
     ]
@@ -149,22 +192,30 @@ def render_report(report: Report, previous: Report | None = None) -> str:
         from iobus_verify.reports.diff import diff_reports
 
         body += diff_section(diff_reports(previous, report))
-    body += ["<h2>Results</h2>", "<table><tr><th>id</th><th>kind</th><th>status</th><th>seconds</th><th>finding / detail</th></tr>"]
+    body += [
+        "<h2>Results</h2>",
+        "<table><tr><th>id</th><th>kind</th><th>status</th><th>seconds</th><th>finding / detail</th><th>condition</th></tr>",
+    ]
     for r in report.results:
-        if r.finding:
-            info = f'<a href="#{escape(anchor(r))}">{escape(r.finding.cls)}</a>'
+        f = r.finding
+        if f:
+            info = f'<a href="#{escape(anchor(r))}">{escape(f.cls)}</a>'
         else:
             info = escape(r.detail)
+            line = cov.condition_line(r)
+            if line:
+                info += f'<br><span class="meta">{escape(line)}</span>'
+        cond = escape(f.condition) + (" <b>(outside contract)</b>" if f.outside_contract else "") if f and f.condition else ""
         body.append(
             f"<tr><td><code>{escape(r.id)}</code></td><td>{escape(r.kind)}</td>{status_cell(r.status)}"
-            f'<td class="num">{r.seconds:.2f}</td><td>{info}</td></tr>'
+            f'<td class="num">{r.seconds:.2f}</td><td>{info}</td><td>{cond}</td></tr>'
         )
     body.append("</table>")
     if report.findings:
         body.append("<h2>Findings</h2>")
         for r in report.findings:
             href = scenario_path(r) if r.finding.scenario is not None else None
-            body += finding_section(r, anchor(r), href, b.spec)
+            body += finding_section(r, anchor(r), href, b.spec, contract=report.contract)
     return page(f"iobus-verify: {b.name}", body)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from iobus_verify.reports import coverage as cov
 from iobus_verify.reports.records import Result
 from iobus_verify.reports.report import Report
 from iobus_verify.reports.svg import hex_range
@@ -17,12 +18,39 @@ def md_escape(text: str) -> str:
     return out
 
 
-def finding_lines(r: Result, scenario_link: str | None, spec: str) -> list[str]:
+def coverage_lines(r: Result) -> list[str]:
+    """Condition line, counts and the per-rung table of one result (nothing
+    when it carries no coverage)."""
+    lines = []
+    line = cov.condition_line(r)
+    if line:
+        lines += [f"Conditions: {md_escape(line)}", ""]
+    counts = cov.counts_line(r.coverage)
+    if counts:
+        lines += [f"Exercised: {md_escape(counts)}", ""]
+    cols = cov.rung_columns(r.coverage)
+    by = cov.rungs(r.coverage)
+    if by:
+        lines.append("| condition | diverged | " + " | ".join(md_escape(c) for c in cols) + " |")
+        lines.append("|---" * (len(cols) + 2) + "|")
+        for name, v in by.items():
+            cells = [str(v.get(c, "")) for c in cols]
+            lines.append(f"| {md_escape(name)} | {'yes' if v.get('diverged') else 'no'} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def finding_lines(r: Result, scenario_link: str | None, spec: str, contract: str | None = None) -> list[str]:
     f = r.finding
     assert f is not None
-    lines = [f"### {md_escape(r.id)}: {md_escape(f.cls)}", "", md_escape(f.explanation), ""]
+    title = f"{f.cls} @ {f.condition}" if f.condition is not None else f.cls
+    lines = [f"### {md_escape(r.id)}: {md_escape(title)}", "", md_escape(f.explanation), ""]
+    status = cov.contract_status(r, contract)
+    if status:
+        lines += [f"Contract: {md_escape(status)}", ""]
     if r.detail:
         lines += [f"How it was checked: {md_escape(r.detail)}", ""]
+    lines += coverage_lines(r)
     if f.counterexample:
         lines.append("Counterexample:")
         lines.append("")
@@ -53,6 +81,7 @@ def render(report: Report) -> str:
         "",
         f"- bus: `{md_escape(b.spec)}` ({b.kind}){': ' + md_escape(b.summary) if b.summary else ''}",
         f"- profile: {report.profile}, seed: {report.seed}",
+        f"- contract: {md_escape(report.contract or 'none (every input counts)')}",
         "- tools: " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in report.tools.items()),
         f"- verdict: **{g.verdict}** (baseline: {md_escape(g.baseline or 'none, judged strictly')})",
         f"- results: {c['pass']} pass, {c['fail']} fail, {c['unknown']} unknown, {c['error']} error",
@@ -63,25 +92,33 @@ def render(report: Report) -> str:
         if p.status != "done":
             lines.append(f"- phase {p.name}: {p.status}: {md_escape(p.message)}")
     lines.append("")
-    if g.new or g.lost or g.changed:
+    listed = g.listed()
+    if listed:
         lines += ["## Against the baseline", ""]
-        for title, keys in (("new", g.new), ("lost", g.lost), ("changed", g.changed)):
-            for k in keys:
-                lines.append(f"- {title}: {md_escape(str(k))}" + (f" ({md_escape(k.note)})" if k.note else ""))
+        for title, k in listed:
+            lines.append(f"- {title}: {md_escape(str(k))}" + (f" ({md_escape(k.note)})" if k.note else ""))
+        if g.not_run:
+            lines.append(f"- {len(g.not_run)} baseline finding(s) not judged: their phase did not run")
         lines.append("")
-    lines += ["## Results", "", "| id | kind | status | seconds | finding |", "|---|---|---|---|---|"]
+    lines += ["## Results", "", "| id | kind | status | seconds | finding | condition |", "|---|---|---|---|---|---|"]
     for r in report.results:
         f = r.finding
         cell = f"[{md_escape(f.cls)}](#{anchor(r)})" if f else md_escape(r.detail if r.status == "unknown" else "")
-        lines.append(f"| {md_escape(r.id)} | {r.kind} | {r.status} | {r.seconds:.2f} | {cell} |")
+        cond = md_escape(f.condition) + (" (outside contract)" if f.outside_contract else "") if f and f.condition else ""
+        lines.append(f"| {md_escape(r.id)} | {r.kind} | {r.status} | {r.seconds:.2f} | {cell} | {cond} |")
     lines.append("")
+    covered = [r for r in report.results if r.finding is None and (cov.condition_line(r) or cov.counts_line(r.coverage))]
+    if covered:
+        lines += ["## Coverage of the results without a finding", ""]
+        for r in covered:
+            lines += [f"### {md_escape(r.id)}: {r.status}", ""] + coverage_lines(r)
     if report.findings:
         lines += ["## Findings", ""]
         for r in report.findings:
             lines.append(f'<a id="{anchor(r)}"></a>')
             lines.append("")
             link = scenario_path(r) if r.finding.scenario is not None else None
-            lines += finding_lines(r, link, b.spec)
+            lines += finding_lines(r, link, b.spec, report.contract)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,19 +1,32 @@
-"""Simple preconditions on the registered ranges, written once against a domain.
+"""Conditions on what a scenario registers and accesses, each atom written once against a domain.
 
-Each condition is a predicate on one range (unary) or on a pair (binary,
-applied to every pair of a table). They run on z3 terms in the proofs and on
-ints in the tests that check the "sorted" encoding. ``fixed_extent`` gives the
-byte extent (u32 length, wildcard 0, clipped), so "disjoint" and "nest" speak
-of bytes, not of the wrapped C sums.
+One definition serves both layers: the proofs evaluate an atom on z3 terms
+(``Z3Domain``), the differential search and replay on ints (``INT``). An atom
+is a predicate on one range (*unary*: applied to every registered range and,
+in a scenario, to every access), on a pair of ranges live at the same time on
+one bus (*binary*), or on an access against the ranges live when it happens
+(*access*). ``fixed_extent`` gives the byte extent (u32 length, wildcard 0,
+clipped), so "disjoint" and "nest" speak of bytes, not of the wrapped C sums.
+
+The **ladder** (:data:`LADDER`) is the chain of conjunctions the differential
+search is stratified over, strongest first, down to ``none``: a finding carries
+the strongest rung its witness satisfies, so "MISSED even on disjoint ranges"
+(a broken lookup) and "MISSED only with a length of 2^31 or more" (every bus
+that reads ``int len`` as the kernel does) are different findings. A bus's
+*contract* (``--assume``) is a conjunction too; :func:`implies` decides which
+rungs lie inside it. :func:`violated_atoms` evaluates every atom on a concrete
+scenario (by replaying it on the linear reference, which knows what was really
+registered), and :func:`rung_of` / :func:`first_violation` read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from iobus_verify.model.cints import U64_MOD
-from iobus_verify.model.comparators import fixed_extent
+from iobus_verify.errors import UsageError
+from iobus_verify.model.cints import INT, U64_MOD
+from iobus_verify.model.comparators import byte_extent, fixed_extent
 
 
 def positive_len(d, addr, length):
@@ -44,15 +57,32 @@ def no_nest(d, a1, l1, a2, l2):
 
 
 def distinct_starts(d, a1, l1, a2, l2):
+    """The two ranges start at different addresses."""
     return d.not_(d.eq(a1, a2))
+
+
+def access_inside(d, addr, length, ranges):
+    """The access's bytes ``[addr, addr + u32(len))`` lie inside one live range's
+    extent (so a range bus that offers the ranges holding the access is
+    complete whatever each device does with bytes past its end)."""
+    alo, ahi = byte_extent(d, addr, length)
+    out = d.eq(d.wide_const(0), d.wide_const(1))  # false, in the domain
+    for a, n in ranges:
+        lo, hi = fixed_extent(d, a, n)
+        out = d.or_(out, d.and_(d.and_(d.wle(lo, alo), d.wle(ahi, hi)), d.wlt(alo, hi)))
+    return out
 
 
 @dataclass(frozen=True)
 class Condition:
+    """A conjunction of atoms. ``name`` joins the atom names with ``+`` in
+    :data:`ORDER` (``none`` for the empty conjunction); ``text`` says it in words."""
+
     name: str
     text: str
     unary: tuple[Callable, ...] = ()
     binary: tuple[Callable, ...] = ()
+    access: tuple[Callable, ...] = ()
 
     def holds(self, d, ranges) -> list:
         """The constraints on a list of ``(addr, len)`` pairs (z3 terms or ints)."""
@@ -60,8 +90,22 @@ class Condition:
         out += [b(d, *ranges[i], *ranges[j]) for b in self.binary for i in range(len(ranges)) for j in range(i + 1, len(ranges))]
         return out
 
+    @property
+    def atoms(self) -> frozenset[str]:
+        return frozenset() if self.name == "none" else frozenset(self.name.split("+"))
+
     def __and__(self, other: "Condition") -> "Condition":
-        return Condition(f"{self.name}+{other.name}", f"{self.text}, {other.text}", self.unary + other.unary, self.binary + other.binary)
+        if self.name == "none":
+            return other
+        if other.name == "none":
+            return self
+        return Condition(
+            f"{self.name}+{other.name}",
+            f"{self.text}, {other.text}",
+            self.unary + other.unary,
+            self.binary + other.binary,
+            self.access + other.access,
+        )
 
 
 NONE = Condition("none", "no precondition")
@@ -71,21 +115,159 @@ DISTINCT = Condition("distinct-starts", "distinct start addresses", binary=(dist
 NO_NEST = Condition("no-nest", "no two ranges nest", binary=(no_nest,))
 DISJOINT = Condition("disjoint", "ranges pairwise disjoint", binary=(disjoint,))
 
-#: The candidate building blocks, weakest first within each kind.
+ACCESS_INSIDE = Condition("access-inside", "every access lies inside one live range", access=(access_inside,))
+
+#: The candidate building blocks of the proofs' weakest-condition search
+#: (conditions on the registered table), weakest first within each kind.
 ATOMS = (POSITIVE, NO_WRAP, DISTINCT, NO_NEST, DISJOINT)
+#: Every atom, in the order names are written.
+ALL_ATOMS = ATOMS + (ACCESS_INSIDE,)
+ORDER = tuple(a.name for a in ALL_ATOMS)
+_BY_NAME = {a.name: a for a in ALL_ATOMS}
 
 
 def conjunction(names) -> Condition:
-    """The conjunction of the atoms named in ``names`` (a set of atom names), in :data:`ATOMS` order."""
+    """The conjunction of the atoms named in ``names`` (a set of atom names), in :data:`ORDER`."""
     names = set(names)
-    unknown = names - {a.name for a in ATOMS}
+    unknown = names - set(ORDER)
     if unknown or not names:
-        raise ValueError(f"condition atoms must be a non-empty subset of {[a.name for a in ATOMS]}, not {sorted(names)}")
-    picked = [a for a in ATOMS if a.name in names]
-    c = picked[0]
-    for a in picked[1:]:
-        c = c & a
+        raise ValueError(f"condition atoms must be a non-empty subset of {list(ORDER)}, not {sorted(names)}")
+    c = NONE
+    for a in ALL_ATOMS:
+        if a.name in names:
+            c = c & a
     return c
+
+
+def parse(text: str | None) -> Condition:
+    """A condition from its written form (atoms joined by ``+`` in any order,
+    or ``none``); a :class:`UsageError` naming the atoms otherwise."""
+    if text is None or not str(text).strip() or str(text).strip() == "none":
+        return NONE
+    names = [t.strip() for t in str(text).split("+")]
+    unknown = [n for n in names if n not in _BY_NAME]
+    if unknown or not all(names):
+        raise UsageError(
+            f"unknown condition atom {unknown[0] if unknown else '(empty)'!r} in {text!r}: "
+            f"join atoms from {', '.join(ORDER)} with '+', or say 'none'"
+        )
+    return conjunction(names)
+
+
+#: Atoms that follow from others: with positive lengths, disjoint ranges do
+#: not nest, and ranges that do not nest start apart (equal starts nest).
+_ENTAILS = (
+    ({"positive-len", "disjoint"}, "no-nest"),
+    ({"positive-len", "no-nest"}, "distinct-starts"),
+)
+
+
+def closure(atoms) -> frozenset[str]:
+    out = set(atoms)
+    changed = True
+    while changed:
+        changed = False
+        for need, then in _ENTAILS:
+            if need <= out and then not in out:
+                out.add(then)
+                changed = True
+    return frozenset(out)
+
+
+def implies(a: Condition, b: Condition) -> bool:
+    """Every scenario satisfying ``a`` satisfies ``b``."""
+    return b.atoms <= closure(a.atoms)
+
+
+#: The differential search's rungs, strongest first (each implies the next).
+LADDER: tuple[Condition, ...] = (
+    POSITIVE & NO_WRAP & DISJOINT & ACCESS_INSIDE,
+    POSITIVE & NO_WRAP & DISJOINT,
+    POSITIVE & NO_WRAP & NO_NEST,
+    POSITIVE & NO_WRAP,
+    NONE,
+)
+
+
+# -- evaluation on concrete scenarios ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    atom: str
+    op_index: int
+    text: str
+
+
+def violations(scenario: Any) -> dict[str, Violation]:
+    """The first violation of each atom in ``scenario`` (an ``iobus-scenario/1``
+    object, a :class:`~iobus_verify.model.scenario.Scenario` or a path).
+
+    Runs the scenario on the linear reference, which holds exactly what was
+    registered (fixed devices included), and checks after each op the ranges it
+    added (unary atoms; binary atoms against every range live on that bus) and,
+    before each read or write, the access (unary atoms and access atoms against
+    the ranges live on its bus)."""
+    from iobus_verify.model.scenario import load_scenario
+    from iobus_verify.model.spec import resolve
+    from iobus_verify.model.vm import VM
+
+    s = load_scenario(scenario)
+    vm = VM(resolve("linear"), era=s.era, capacity=s.capacity, op_timeout=None)
+    found: dict[str, Violation] = {}
+
+    def note(atom: str, i: int, what: str) -> None:
+        if atom not in found:
+            found[atom] = Violation(atom, i, f"op {i} ({what}) breaks {atom} ({_BY_NAME[atom].text})")
+
+    unary = [a for a in ALL_ATOMS if a.unary]
+    binary = [a for a in ALL_ATOMS if a.binary]
+    for i, op in enumerate(s.ops):
+        before = {b: vm.buses[b].ranges() for b in vm.buses}
+        if op.op in ("read", "write") and op.bus in before and op.addr is not None and op.len is not None:
+            live = [(a, n) for a, n, _ in before[op.bus]]
+            what = f"{op.op} {op.bus} ({op.addr:#x}, {op.len})"
+            for atom in unary:
+                if not all(u(INT, op.addr, op.len) for u in atom.unary):
+                    note(atom.name, i, what)
+            if not access_inside(INT, op.addr, op.len, live):
+                note(ACCESS_INSIDE.name, i, what)
+        vm.apply(op)
+        for b, bus in vm.buses.items():
+            now = bus.ranges()
+            old = {id(dev) for _, _, dev in before[b]}
+            for a, n, dev in now:
+                if id(dev) in old:
+                    continue
+                what = f"{op.op}{' ' + op.action if op.action else ''} registers ({a:#x}, {n}) on {b}"
+                for atom in unary:
+                    if not all(u(INT, a, n) for u in atom.unary):
+                        note(atom.name, i, what)
+                for a2, n2, dev2 in now:
+                    if dev2 is dev:
+                        continue
+                    for atom in binary:
+                        if not all(f(INT, a, n, a2, n2) for f in atom.binary):
+                            note(atom.name, i, f"{what}, beside ({a2:#x}, {n2})")
+    return found
+
+
+def first_violation(scenario: Any, condition: Condition) -> str | None:
+    """One line naming the first op of ``scenario`` that breaks an atom of
+    ``condition`` (and the atom), or None when the scenario satisfies it."""
+    if not condition.atoms:
+        return None
+    got = [v for a, v in violations(scenario).items() if a in condition.atoms]
+    return min(got, key=lambda v: (v.op_index, ORDER.index(v.atom))).text if got else None
+
+
+def rung_of(scenario: Any, ladder: tuple[Condition, ...] = LADDER) -> Condition:
+    """The strongest rung of ``ladder`` that ``scenario`` satisfies (``none`` at worst)."""
+    broken = set(violations(scenario))
+    for rung in ladder:
+        if not (rung.atoms & broken):
+            return rung
+    return NONE
 
 
 def combinations() -> list[Condition]:

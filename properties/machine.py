@@ -74,6 +74,33 @@ EXCEPTIONS: dict[str, type[Divergence]] = {c: _exc(f"{c.title()}Divergence", c) 
 EXCEPTIONS.update({f"invariant.{n}": _exc(f"Invariant{n.title().replace('_', '')}Broken", f"invariant.{n}") for n in INVARIANTS})
 
 
+#: What a search counts of the operations it compared (the bus ran them and
+#: the result was compared with the reference's), so that a class whose
+#: precondition was never exercised is reported ``unknown``, not ``pass``.
+COVERAGE_KEYS = (
+    "ops_compared",  # any operation
+    "accesses_handled",  # reads and writes some device of the reference took
+    "reads_handled",  # of those, reads (their data can differ)
+    "multi_candidate",  # of those, with two or more live ranges holding the first byte
+    "nested_candidates",  # of those, with two candidates that nest (one holds the other)
+    "unhandled_accesses",  # reads and writes no device of the reference took
+    "registrations",  # registrations the reference accepted
+    "unregistrations",  # unregistrations the reference accepted
+    "alloc_failures",  # allocation failures armed on a bus that takes the hook
+)
+
+#: The coverage count each class needs above zero before "no divergence
+#: found" means anything.
+PRECONDITIONS = {
+    "MISSED": ("accesses_handled", "no access was handled by the reference, so none could be missed"),
+    "REORDERED": ("multi_candidate", "no handled access had two or more candidate ranges, so no order could differ"),
+    "DATA": ("reads_handled", "no read was handled by the reference, so no data could differ"),
+    "SPURIOUS": ("unhandled_accesses", "no access went unhandled on the reference, so none could be taken spuriously"),
+    "REGISTRATION": ("registrations", "no registration succeeded on the reference"),
+    "ERROR": ("ops_compared", "no operation was compared"),
+}
+
+
 @dataclass
 class SearchStats:
     """Counters shared by every run of one search: operations executed, and the
@@ -86,6 +113,10 @@ class SearchStats:
     first_seconds: dict[str, float] = field(default_factory=dict)
     #: the first silent divergence of each class: (explanation, scenario)
     silent: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: what the compared operations exercised (see :data:`COVERAGE_KEYS`)
+    coverage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COVERAGE_KEYS, 0))
+    #: every bus of every run exposed ranges() (the array invariants were checked)
+    has_ranges: bool = True
 
     def seen(self, cls: str) -> None:
         if cls not in self.first_ops:
@@ -103,6 +134,9 @@ class MachineConfig:
     op_timeout: float = 5.0
     pile_max: int = 24  # most devices stacked on one range in one rule
     raising: frozenset[str] | None = None
+    #: the rung every drawn scenario satisfies by construction
+    #: (``model.conditions``; None: unrestricted)
+    condition: Any = None
 
 
 def _vm_api():
@@ -131,9 +165,17 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
     spec = config.spec
     era = getattr(spec, "era", None)
     stats = stats if stats is not None else SearchStats()
+    from iobus_verify.model import conditions as C
     from iobus_verify.model.spec import resolve
 
     ref_spec = resolve("linear")
+    cond = config.condition if config.condition is not None else C.NONE
+    # Optional capabilities: a factory without an ``alloc`` hook cannot fail an
+    # allocation, so no ``fail_alloc`` is drawn and the reference arms none
+    # (else a lone armed failure is a false REGISTRATION).
+    alloc = bool(getattr(spec, "accepts_alloc", True))
+    piles = not cond.binary  # many devices on one range nest and share starts
+    inside = bool(cond.access)
 
     class DifferentialMachine(RuleBasedStateMachine):
         ioeventfds = Bundle("ioeventfds")
@@ -147,13 +189,15 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             # The VM keeps the per-op limit (one definition, vm._run_limited,
             # which leaves an outer --timeout deadline armed); the reference
             # is our own code and runs unlimited.
-            self.ref = vm_mod.VM(ref_spec, era=era, capacity=config.capacity, op_timeout=None)
-            self.bus = vm_mod.VM(spec, era=era, capacity=config.capacity, op_timeout=config.op_timeout)
+            self.ref = vm_mod.VM(ref_spec, era=era, capacity=config.capacity, op_timeout=None, alloc_faults=alloc)
+            self.bus = vm_mod.VM(spec, era=era, capacity=config.capacity, op_timeout=config.op_timeout, alloc_faults=alloc)
             self.live: dict[str, tuple[str, int, int]] = {}  # id -> (bus, addr, len) as registered
             self.counter = 0
             self.focus = "mmio"
             self.steps_ref: list[Any] = []
             self.diverged = False  # after a run's first divergence nothing is compared
+            if any(not callable(getattr(b, "ranges", None)) for b in bus_objects(self.bus).values()):
+                stats.has_ranges = False
 
         # -- running one op on both VMs -----------------------------------------------
         def scenario(self) -> dict[str, Any]:
@@ -176,6 +220,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
             self.ops.append(op)
             stats.ops += 1
+            before_ref = self.live_ranges(op.get("bus")) if op["op"] in ("read", "write") else None
             ref_step = self.ref.apply(op)
             if self.diverged:  # the rules only read the reference's step
                 return ref_step, None
@@ -188,6 +233,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             if getattr(bus_step, "error", None):
                 self.fail("ERROR", f"bus {spec.name}: {bus_step.error} on op {op}")
                 return ref_step, bus_step
+            self.count(op, ref_step, before_ref)
             d = div_mod.classify(op, ref_step, bus_step)
             if d is not None:
                 self.fail(_class_name(d), div_mod.explain(op, ref_step, bus_step) or _explanation(d))
@@ -197,6 +243,33 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
 
         def ranges_snapshot(self) -> dict[str, list | None]:
             return ranges_snapshot(self.bus)
+
+        def live_ranges(self, bus: str) -> list[tuple[int, int]]:
+            """What the reference holds on ``bus`` (fixed devices included):
+            what the rung's atoms are checked against."""
+            return [(a, n) for a, n, _ in self.ref.buses[bus].ranges()]
+
+        def count(self, op: dict[str, Any], ref_step: Any, before: list | None) -> None:
+            cov = stats.coverage
+            cov["ops_compared"] += 1
+            kind, action = op["op"], op.get("action")
+            if kind in ("read", "write"):
+                if ref_step.device is None:
+                    cov["unhandled_accesses"] += 1
+                    return
+                cov["accesses_handled"] += 1
+                cov["reads_handled"] += kind == "read"
+                holding = [r for r in before or () if _holds_byte(r, op["addr"])]
+                if len(holding) >= 2:
+                    cov["multi_candidate"] += 1
+                    if any(_nest(x, y) for i, x in enumerate(holding) for y in holding[i + 1 :]):
+                        cov["nested_candidates"] += 1
+            elif kind == "fail_alloc":
+                cov["alloc_failures"] += alloc
+            elif ref_step.rc == 0 and action in ("register", "assign") or kind in ("create_irqchip", "create_pit2") and ref_step.rc == 0:
+                cov["registrations"] += 1
+            elif ref_step.rc == 0 and action in ("unregister", "deassign"):
+                cov["unregistrations"] += 1
 
         def check_structure(self, op: dict[str, Any], before: dict[str, list | None]) -> None:
             broken = structural_failure(spec, self.ref, self.bus, before)
@@ -220,9 +293,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                 live += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
             return live
 
-        def draw_range(self, data, bus: str, *, zero: bool = True) -> tuple[int, int]:
+        def draw_range(self, data, bus: str, *, zero: bool = True) -> tuple[int, int] | None:
             """A range on ``bus``: related to a live one (nested, equal start, adjacent,
-            overlapping, wrapped...) or to a fixed device, or drawn afresh."""
+            overlapping, wrapped...) or to a fixed device, or drawn afresh;
+            then fitted into the rung (None: nothing fits, register nothing)."""
             bases = self._bases(data, bus)
             if bases and data.draw(st.integers(0, 3), label="related?"):
                 base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
@@ -231,14 +305,23 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                 r = data.draw(_FRESH, label="fresh range")
             if not zero and r[1] == 0:
                 r = (r[0], 1)
-            return r
+            return self.fit(r, bus)
 
-        def draw_access(self, data, bus: str) -> tuple[int, int]:
+        def fit(self, r: tuple[int, int], bus: str) -> tuple[int, int] | None:
+            if not cond.atoms:
+                return r
+            return S.fit_range(cond, r, self.live_ranges(bus))
+
+        def draw_access(self, data, bus: str) -> tuple[int, int] | None:
+            if inside:
+                return S.draw_access_inside(data.draw, self.live_ranges(bus))
             bases = self._bases(data, bus)
             if bases and data.draw(st.integers(0, 4), label="near?"):
                 base = bases[data.draw(st.integers(0, len(bases) - 1), label="base")]
-                return S.draw_access_near(data.draw, base)
-            return data.draw(_FRESH_ACCESS, label="access")
+                r = S.draw_access_near(data.draw, base)
+            else:
+                r = data.draw(_FRESH_ACCESS, label="access")
+            return S._fix_unary(cond, r) if cond.unary else r
 
         def draw_bus(self, data) -> str:
             # Three ops in four go to the run's focus bus, so that ranges meet.
@@ -262,11 +345,19 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             by datamatch (the seed patch's experiment: 200 ioeventfds on one byte);
             returns the last id."""
             bus = self.draw_bus(data)
-            addr, _ = self.draw_range(data, bus)
-            n = 1 if data.draw(st.integers(0, 7), label="pile?") else data.draw(st.integers(2, config.pile_max), label="count")
+            r = self.draw_range(data, bus)
+            if r is None:
+                return ""
+            addr, _ = r
+            n = 1 if not piles or data.draw(st.integers(0, 7), label="pile?") else data.draw(st.integers(2, config.pile_max), label="count")
             if n == 1:
                 length = data.draw(st.one_of(st.sampled_from((1, 2, 4, 8, 0)), st.sampled_from((3, -1, 16))), label="len")
                 dms = [data.draw(st.one_of(st.none(), st.integers(0, 3), st.integers(0, U64_MAX)), label="datamatch")]
+                if cond.atoms:
+                    fitted = self.fit((addr, length), bus)
+                    if fitted is None:
+                        return ""
+                    addr, length = fitted
             else:
                 length = data.draw(st.sampled_from((1, 2, 4, 8)), label="len")
                 dms = list(range(n))
@@ -285,7 +376,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             unregister of its bus, and a failed shrink is where today's bus
             drops every device (kernel-facts: kvm_io_bus_unregister_dev sets the
             bus to NULL)."""
-            if data.draw(st.integers(0, 3), label="fail its allocation?") == 0:
+            if alloc and data.draw(st.integers(0, 3), label="fail its allocation?") == 0:
                 self.apply({"op": "fail_alloc", "bus": bus})
 
         @rule(eid=consumes(ioeventfds), data=st.data())
@@ -297,8 +388,14 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         # -- coalesced MMIO zones -------------------------------------------------------
         @rule(target=zones, data=st.data())
         def register_zone(self, data):
-            addr, _ = self.draw_range(data, "mmio")
+            r = self.draw_range(data, "mmio")
             size = data.draw(S.zone_sizes(), label="size")
+            if r is not None and cond.atoms:
+                r = self.fit((r[0], c_int(size)), "mmio")
+                size = None if r is None else r[1] & U32_MAX
+            if r is None:
+                return ""
+            addr = r[0]
             zid = self.new_id("z")
             ref_step, _ = self.apply({"op": "coalesced_mmio", "action": "register", "id": zid, "addr": addr, "size": size})
             if ref_step.rc == 0:
@@ -315,7 +412,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         @rule(target=probes, data=st.data())
         def register_probe(self, data):
             bus = self.draw_bus(data)
-            addr, length = self.draw_range(data, bus)
+            r = self.draw_range(data, bus)
+            if r is None:
+                return ""
+            addr, length = r
             accepts = "none" if data.draw(st.integers(0, 7), label="accepts none?") == 0 else "range"
             pid = self.new_id("p")
             op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": accepts}
@@ -332,7 +432,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             two: the shape every lookup divergence has. A second probe rule
             doubles the weight of probes among the rules Hypothesis picks from."""
             bus, a, n = list(self.live.values())[-1]
-            addr, length = S.draw_related(data.draw, (a, n))
+            r = self.fit(S.draw_related(data.draw, (a, n)), bus)
+            if r is None:
+                return ""
+            addr, length = r
             pid = self.new_id("p")
             op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": "range"}
             ref_step, _ = self.apply(op)
@@ -343,9 +446,13 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                     # The first byte both ranges may hold: where an order
                     # difference between the two shows.
                     at, size = max(a, addr), 1
+                    if inside and not any(_holds_byte(x, at) for x in self.live_ranges(bus)):
+                        return pid
                 else:
-                    base = (a, n) if data.draw(st.booleans(), label="older?") else (addr, length)
-                    at, size = S.draw_access_near(data.draw, base)
+                    acc = self.draw_access(data, bus) if inside else S.draw_access_near(data.draw, (a, n) if data.draw(st.booleans(), label="older?") else (addr, length))
+                    if acc is None:
+                        return pid
+                    at, size = S._fix_unary(cond, acc) if cond.unary else acc
                 self.apply({"op": "read", "bus": bus, "addr": at, "len": size})
             return pid
 
@@ -361,7 +468,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         def access(self, data):
             """A guest write or read, usually near a live range or a fixed device."""
             bus = self.draw_bus(data)
-            addr, length = self.draw_access(data, bus)
+            acc = self.draw_access(data, bus)
+            if acc is None:
+                return
+            addr, length = acc
             if data.draw(st.booleans(), label="read?"):
                 self.apply({"op": "read", "bus": bus, "addr": addr, "len": length})
                 return
@@ -369,7 +479,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.apply({"op": "write", "bus": bus, "addr": addr, "len": length, "data": payload.hex()})
 
         # -- allocation failure ------------------------------------------------------------
-        @precondition(lambda self: len(self.ops) > 0)
+        @precondition(lambda self: alloc and len(self.ops) > 0)
         @rule(data=st.data())
         def fail_next_allocation(self, data):
             """Arm an allocation failure on the next register or unregister of a bus."""
@@ -500,6 +610,18 @@ def expected_order(spec: Any, bus: Any, before: list, now: list, ref_now: list) 
             return list(SORTS[variant.sort](rest, cmp).items)
         return before[:i] + before[i + 1 :]
     return None  # several changes in one op (an irqchip unwind, a NULL bus): not checked here
+
+
+def _holds_byte(r: tuple[int, int], addr: int) -> bool:
+    """Range ``r``'s byte extent (u32 length, clipped at 2**64) holds byte ``addr``."""
+    a, n = r
+    return a <= addr < min(a + (n & U32_MAX), 1 << 64)
+
+
+def _nest(x: tuple[int, int], y: tuple[int, int]) -> bool:
+    (a1, n1), (a2, n2) = x, y
+    e1, e2 = a1 + (n1 & U32_MAX), a2 + (n2 & U32_MAX)
+    return a1 <= a2 and e2 <= e1 or a2 <= a1 and e1 <= e2
 
 
 def _safe(name: str) -> str:

@@ -133,6 +133,10 @@ def minimise(scenario: dict[str, Any], keeps_divergence: Predicate) -> tuple[dic
                     for c in _smaller(v, key):
                         cand = copy.deepcopy(best)
                         cand["ops"][i][field] = c
+                        if is_access_len and cand["ops"][i].get("op") == "write":
+                            # a write carries exactly max(len, 0) bytes: keep its first ones
+                            n = 2 * max(c, 0)
+                            cand["ops"][i]["data"] = str(cand["ops"][i].get("data") or "")[:n].ljust(n, "0")
                         if ok(cand):
                             best, changed = cand, True
                             break

@@ -23,6 +23,18 @@ def first_divergence_class(spec: Any, scenario: dict[str, Any]) -> str | None:
     return None if found is None else found[0]
 
 
+def classify_scenario(spec: Any, scenario: dict[str, Any]) -> tuple[str, str] | None:
+    """``(class, condition)`` of the first divergence of ``spec`` on a stored
+    scenario: the class (``MISSED``, ``invariant.registered_set``...) and the
+    strongest ladder rung the scenario satisfies; None when it no longer
+    diverges. How the gate tells a baseline finding that still reproduces from
+    one that changed or was lost."""
+    from iobus_verify.model import conditions as C
+
+    got = first_divergence(spec, scenario)
+    return None if got is None else (got[0], C.rung_of(scenario).name)
+
+
 def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = None) -> tuple[str, str] | None:
     """The class of the first divergence and a one-line explanation naming its op.
 
@@ -33,8 +45,10 @@ def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = N
 
     era = era or scenario.get("era") or getattr(spec, "era", None)
     cap = scenario.get("capacity")
-    ref = vm.VM(resolve("linear"), era=era, capacity=cap)
-    bus = vm.VM(spec, era=era, capacity=cap)
+    # A bus without an alloc hook: fail_alloc is a no-op on both sides.
+    alloc = bool(getattr(spec, "accepts_alloc", True))
+    ref = vm.VM(resolve("linear"), era=era, capacity=cap, alloc_faults=alloc, op_timeout=None)
+    bus = vm.VM(spec, era=era, capacity=cap, alloc_faults=alloc)
     for i, op in enumerate(scenario["ops"]):
         before = ranges_snapshot(bus)
         r = ref.apply(op)

@@ -95,13 +95,15 @@ class SearchPlan:
     database: Any = None
     op_timeout: float = 5.0
     shrink_seconds: float | None = None
+    #: the ladder rung every drawn scenario satisfies (None: unrestricted)
+    condition: Any = None
 
     @property
     def key(self) -> str:
         return f"iobus-verify:{self.spec.spec}:{self.name}"
 
     def config(self, raising: frozenset[str]) -> MachineConfig:
-        return MachineConfig(self.spec, capacity=self.capacity, op_timeout=self.op_timeout, raising=raising)
+        return MachineConfig(self.spec, capacity=self.capacity, op_timeout=self.op_timeout, raising=raising, condition=self.condition)
 
 
 def survey(plan: SearchPlan, stats: SearchStats | None = None) -> SearchOutcome:
@@ -121,7 +123,7 @@ def survey(plan: SearchPlan, stats: SearchStats | None = None) -> SearchOutcome:
     return SearchOutcome(plan.name, found, stats, time.perf_counter() - t0, plan.examples, error)
 
 
-def shrink(plan: SearchPlan, so: SearchOutcome) -> SearchOutcome:
+def shrink(plan: SearchPlan, so: SearchOutcome, classes: Any = None) -> SearchOutcome:
     """The second half of :func:`search`: for each class the survey ``so``
     found, the same seed again with only that class raising, in a database
     key of its own. Until its first divergence every run is the survey's
@@ -130,7 +132,7 @@ def shrink(plan: SearchPlan, so: SearchOutcome) -> SearchOutcome:
     unshrunk scenario is kept. Returns ``so`` with ``found`` filled in."""
     t0 = time.perf_counter()
     found, error, ops = dict(so.found), so.error, 0
-    for cls in [c for c in EXCEPTIONS if c in so.stats.silent]:
+    for cls in [c for c in EXCEPTIONS if c in so.stats.silent and (classes is None or c in classes)]:
         one = SearchStats()
         got, err = _hypothesis_search(
             plan.config(frozenset({cls})), one, plan.seed, plan.examples, plan.steps, plan.database, f"{plan.key}:{cls}", plan.shrink_seconds
@@ -247,6 +249,106 @@ def _hypothesis_search(
     return found, error
 
 
+#: How the budget is shared among the rungs of ``conditions.LADDER`` (strongest
+#: first) when the bus declares no contract: the unrestricted rung keeps the
+#: largest share (it reaches everything), the strong rungs enough to find a
+#: lookup that is broken even there.
+RUNG_WEIGHTS = (15, 15, 15, 25, 30)
+#: With a contract, the share of the rungs outside it (their findings are
+#: listed as outside the contract and do not gate).
+OUTSIDE_SHARE = 10
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung of the search: its condition, whether it lies inside the bus's
+    contract, and its two plans (own capacity, small capacity)."""
+
+    condition: Any
+    inside: bool
+    plans: tuple[SearchPlan, ...]
+
+
+def ladder(spec: Any, *, profile: str, seed: int, database: Any = None, examples: int | None = None, assume: Any = None) -> list[Rung]:
+    """The plans of one bus's search: every rung of the ladder, the budget
+    split by :data:`RUNG_WEIGHTS` (with a contract: 90 % to the rungs that
+    imply it, :data:`OUTSIDE_SHARE` % to the others), each rung's share split
+    2:1 between the bus's own capacity and a small one (full buses are cheap
+    to reach there)."""
+    from iobus_verify.model import conditions as C
+
+    b = budget(profile)
+    total = examples if examples is not None else b.machine_examples
+    contract = C.parse(assume) if isinstance(assume, (str, type(None))) else assume
+    inside = [C.implies(r, contract) for r in C.LADDER]
+    if contract.atoms:
+        n_in, n_out = sum(inside), len(inside) - sum(inside)
+        shares = [(100 - OUTSIDE_SHARE) / n_in if i else OUTSIDE_SHARE / max(n_out, 1) for i in inside]
+    else:
+        shares = list(RUNG_WEIGHTS)
+    out = []
+    for rung, ok, share in zip(C.LADDER, inside, shares):
+        n = max(2, round(total * share / 100))
+        layout = [("full", None, max(1, (n * 2) // 3)), ("small-capacity", b.small_capacity, max(1, n // 3))]
+        plans = tuple(
+            SearchPlan(
+                spec, f"{rung.name}:{name}", f"{seed}:{rung.name}:{name}", k, b.steps, cap, database, shrink_seconds=b.shrink_seconds, condition=rung
+            )
+            for name, cap, k in layout
+        )
+        out.append(Rung(rung, ok, plans))
+    return out
+
+
+@dataclass
+class LadderOutcome:
+    """The surveys of every rung, and per class the plan whose survey found it
+    on the strongest rung (shrunk there)."""
+
+    rungs: list[Rung]
+    surveys: dict[str, SearchOutcome]  # plan name -> its survey (shrunk classes filled in)
+    found: dict[str, tuple[Divergence, Any]] = field(default_factory=dict)  # cls -> (divergence, rung condition)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ops(self) -> int:
+        return sum(s.stats.ops + s.shrink_ops for s in self.surveys.values())
+
+    @property
+    def examples(self) -> int:
+        return sum(s.examples for s in self.surveys.values())
+
+
+def run_ladder(spec: Any, *, profile: str, seed: int, progress: Progress = None, database: Any = None, examples: int | None = None, assume: Any = None) -> LadderOutcome:
+    """Every rung's surveys (strongest rung first), then for each class one
+    shrinking search on the strongest rung whose survey found it."""
+    rungs = ladder(spec, profile=profile, seed=seed, database=database, examples=examples, assume=assume)
+    out = LadderOutcome(rungs, {})
+    for rung in rungs:
+        for plan in rung.plans:
+            if progress:
+                progress(f"properties: {spec.name}: {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})")
+            out.surveys[plan.name] = survey(plan)
+    for cls in EXCEPTIONS:
+        for rung in rungs:
+            hits = [p for p in rung.plans if cls in out.surveys[p.name].stats.silent or cls in out.surveys[p.name].found]
+            if not hits:
+                continue
+            plan = hits[0]
+            so = out.surveys[plan.name]
+            if cls not in so.found:
+                if progress:
+                    progress(f"properties: {spec.name}: shrinking {cls} ({plan.name})")
+                so = shrink(plan, so, classes={cls})
+                out.surveys[plan.name] = so
+            out.found[cls] = (so.found[cls], rung.condition)
+            break
+    for name, so in out.surveys.items():
+        if so.error:
+            out.errors.append(f"{name}: {so.error}")
+    return out
+
+
 def run_differential(
     spec: Any,
     *,
@@ -255,34 +357,15 @@ def run_differential(
     progress: Progress = None,
     database: Any = None,
     examples: int | None = None,
+    assume: Any = None,
 ) -> DifferentialOutcome:
-    """Both searches of one bus (own capacity, small capacity), merged per class:
-    the finding with the fewest operations wins."""
-    b = budget(profile)
-    total = examples if examples is not None else b.machine_examples
-    layout = [("full", None, max(1, (total * 2) // 3)), ("small-capacity", b.small_capacity, max(1, total // 3))]
-    plans = [
-        SearchPlan(spec, name, f"{seed}:{name}", n, b.steps, cap, database, shrink_seconds=b.shrink_seconds) for name, cap, n in layout
-    ]
+    """The ladder's searches of one bus, merged per class (the strongest rung's
+    finding): the form campaigns and benchmarks read."""
+    lo = run_ladder(spec, profile=profile, seed=seed, progress=progress, database=database, examples=examples, assume=assume)
     out = DifferentialOutcome()
-    # Every survey before any shrinking: what the seed finds is known as soon
-    # as possible, and the figures to a first divergence count discovery alone.
-    surveys = []
-    for plan in plans:
-        if progress:
-            progress(f"properties: {spec.name}: differential machine, {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})")
-        surveys.append(survey(plan))
-    for plan, so in zip(plans, surveys):
-        if so.stats.silent and progress:
-            progress(f"properties: {spec.name}: shrinking {', '.join(c for c in EXCEPTIONS if c in so.stats.silent)} ({plan.name})")
-        so = shrink(plan, so)
-        out.searches.append(so)
-        if so.error:
-            out.errors.append(f"{plan.name}: {so.error}")
-        for cls, d in so.found.items():
-            prev = out.found.get(cls)
-            if prev is None or len(d.scenario["ops"]) < len(prev.scenario["ops"]):
-                out.found[cls] = d
+    out.searches = list(lo.surveys.values())
+    out.errors = list(lo.errors)
+    out.found = {c: d for c, (d, _) in lo.found.items()}
     return out
 
 
@@ -296,59 +379,155 @@ def replay_class(spec: Any, scenario: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Found:
-    """A divergence as plain data (picklable across campaign workers)."""
+    """A divergence as plain data (picklable across campaign workers), with
+    the condition rung its scenario satisfies (``None`` until evaluated)."""
 
     cls: str
     explanation: str
     scenario: dict[str, Any]
+    condition: str | None = None
 
     @classmethod
     def of(cls, d: Divergence) -> "Found":
         return cls(d.cls, d.explanation, d.scenario)
 
 
-def run_properties(spec: Any, *, profile: str, seed: int, out_dir: Path | None, progress: Progress = None) -> list[Result]:
-    """The properties phase for one bus (see the module docstring)."""
+def run_properties(
+    spec: Any,
+    *,
+    profile: str,
+    seed: int,
+    out_dir: Path | None,
+    progress: Progress = None,
+    assume: str | None = None,
+    explicit: Any = (),
+) -> list[Result]:
+    """The properties phase for one bus (see the module docstring).
+
+    ``explicit``: stored scenarios (a baseline's) replayed first, as
+    Hypothesis replays its explicit examples: one that reproduces is a
+    witness of its class like any the search finds. ``assume``: the bus's
+    contract (default: the spec's ``assumes``)."""
+    from iobus_verify.model import conditions as C
+
     b = budget(profile)
+    contract = C.parse(assume if assume is not None else getattr(spec, "assumes", None))
     t0 = time.perf_counter()
-    diff = run_differential(spec, profile=profile, seed=seed, progress=progress, database=_database(profile))
+    stored = replay_explicit(spec, explicit, progress)
+    lo = run_ladder(spec, profile=profile, seed=seed, progress=progress, database=_database(profile), assume=contract)
+    found: dict[str, list[Found]] = {}
+    for c, (d, _rung) in lo.found.items():
+        found.setdefault(c, []).append(Found.of(d))
+    for f in stored:
+        found.setdefault(f.cls, []).append(f)
+    best = minimise_found(spec, found, progress)
     seconds = time.perf_counter() - t0
     detail = (
-        f"profile {profile}, seed {seed}: {sum(s.examples for s in diff.searches)} runs of <= {b.steps} ops "
-        f"({diff.ops} ops executed) at full and small ({b.small_capacity}) capacity"
+        f"profile {profile}, seed {seed}: {lo.examples} runs of <= {b.steps} ops ({lo.ops} ops executed) over "
+        f"{len(lo.rungs)} condition rungs, at full and small ({b.small_capacity}) capacity"
+        + (f"; contract {contract.name}" if contract.atoms else "")
+        + (f"; {len(stored)} stored scenario(s) reproduced first" if stored else "")
     )
-    found = {c: Found.of(d) for c, d in diff.found.items()}
-    found = minimise_found(spec, found, progress)
-    seconds = time.perf_counter() - t0
-    results = differential_results(spec, found, seconds, detail, diff.errors)
+    if not getattr(spec, "accepts_alloc", True):
+        detail += "; allocation-failure paths not checked: the factory takes no alloc hook"
+    results = differential_results(spec, best, seconds, detail, lo.errors, coverage=ladder_coverage(lo), contract=contract)
     results += _piece_results(spec, b.piece_examples, seed, progress)
     if out_dir is not None:
         write_findings(results, Path(out_dir))
     return results
 
 
-def minimise_found(spec: Any, found: dict[str, "Found"], progress: Progress = None) -> dict[str, "Found"]:
-    """Each finding reduced to a minimal scenario of the same class
-    (:mod:`iobus_verify.properties.minimise`), with its explanation re-derived
-    from the replay of the minimal scenario. ERROR findings (a plugin that
-    raised or hung) are kept as found: replaying them again and again would
-    mean waiting out the hang each time."""
+def replay_explicit(spec: Any, scenarios: Any, progress: Progress = None) -> list[Found]:
+    """The stored scenarios that still reproduce a divergence on ``spec``."""
+    from iobus_verify.properties.replaying import first_divergence
+
+    out = []
+    for scen in scenarios or ():
+        try:
+            got = first_divergence(spec, scen)
+        except Exception:  # noqa: BLE001 - a stored scenario the VM rejects reproduces nothing
+            got = None
+        if got is not None and got[0] != "ERROR":
+            out.append(Found(got[0], got[1] + " (a stored scenario, replayed first)", scen))
+    if progress and scenarios:
+        progress(f"properties: {spec.name}: {len(out)} of {len(scenarios)} stored scenario(s) reproduce")
+    return out
+
+
+def ladder_coverage(lo: LadderOutcome) -> dict[str, Any]:
+    """What the surveys exercised, in all and per rung (shrinking searches are
+    left out: their length depends on a time cap, the surveys' on the seed)."""
+    from iobus_verify.properties.machine import COVERAGE_KEYS
+
+    total = dict.fromkeys(COVERAGE_KEYS, 0)
+    by: dict[str, dict[str, Any]] = {}
+    for rung in lo.rungs:
+        row = dict.fromkeys(COVERAGE_KEYS, 0)
+        for plan in rung.plans:
+            for k, v in lo.surveys[plan.name].stats.coverage.items():
+                row[k] += v
+                total[k] += v
+        row["runs"] = sum(p.examples for p in rung.plans)
+        row["inside_contract"] = rung.inside
+        row["classes"] = sorted({c for p in rung.plans for c in list(lo.surveys[p.name].stats.silent) + list(lo.surveys[p.name].found)})
+        by[rung.condition.name] = row
+    total["by_condition"] = by
+    total["stopped_by_error"] = any("ERROR" in so.found for so in lo.surveys.values())
+    total["has_ranges"] = all(so.stats.has_ranges for so in lo.surveys.values()) if lo.surveys else False
+    return total
+
+
+def _rung_rank(name: str | None) -> int:
+    from iobus_verify.model import conditions as C
+
+    names = [r.name for r in C.LADDER]
+    return names.index(name) if name in names else len(names)
+
+
+def minimise_found(spec: Any, found: dict[str, Any], progress: Progress = None) -> dict[str, "Found"]:
+    """Per class, the best witness: each candidate (the search's, the stored
+    ones) reduced to a minimal scenario of the same class on a rung at least
+    as strong (:mod:`iobus_verify.properties.minimise`), its condition the
+    strongest rung it satisfies, its explanation re-derived from the replay
+    of the minimal scenario; then the strongest condition wins, then the
+    fewest operations. ERROR findings (a plugin that raised or hung) are kept
+    as found: replaying them again and again would mean waiting out the hang
+    each time."""
+    from iobus_verify.model import conditions as C
     from iobus_verify.properties.minimise import minimise
     from iobus_verify.properties.replaying import first_divergence
 
     out = {}
-    for cls, f in found.items():
-        if cls == "ERROR" or first_divergence_class_safe(spec, f.scenario) != cls:
-            out[cls] = f  # left to differential_results, which reports a non-replaying one
-            continue
-        if progress:
-            progress(f"properties: {spec.name}: minimising the {cls} scenario ({len(f.scenario['ops'])} ops)")
-        small, replays = minimise(f.scenario, lambda s, c=cls: first_divergence_class_safe(spec, s) == c)
-        again = first_divergence(spec, small)
-        why = again[1] if again else f.explanation
-        note = f" (minimised from {len(f.scenario['ops'])} to {len(small['ops'])} ops in {replays} replays)"
-        out[cls] = Found(cls, why + note, small)
+    for cls, cands in found.items():
+        cands = cands if isinstance(cands, list) else [cands]
+        done = []
+        for f in cands:
+            if cls == "ERROR" or first_divergence_class_safe(spec, f.scenario) != cls:
+                done.append(f)  # left to differential_results, which reports a non-replaying one
+                continue
+            rank = _rung_rank(C.rung_of(f.scenario).name)
+            if progress:
+                progress(f"properties: {spec.name}: minimising the {cls} scenario ({len(f.scenario['ops'])} ops)")
+
+            def keeps(s, c=cls, r=rank):
+                return first_divergence_class_safe(spec, s) == c and _rung_rank(_rung_name_safe(s)) <= r
+
+            small, replays = minimise(f.scenario, keeps)
+            again = first_divergence(spec, small)
+            why = again[1] if again else f.explanation
+            note = f" (minimised from {len(f.scenario['ops'])} to {len(small['ops'])} ops in {replays} replays)"
+            done.append(Found(cls, why + note, small, C.rung_of(small).name))
+        out[cls] = min(done, key=lambda f: (_rung_rank(f.condition), len(f.scenario["ops"]), json.dumps(f.scenario, sort_keys=True)))
     return out
+
+
+def _rung_name_safe(scenario: dict[str, Any]) -> str | None:
+    from iobus_verify.model import conditions as C
+
+    try:
+        return C.rung_of(scenario).name
+    except Exception:  # noqa: BLE001 - a scenario the VM rejects has no rung
+        return None
 
 
 def first_divergence_class_safe(spec: Any, scenario: dict[str, Any]) -> str | None:
@@ -361,11 +540,13 @@ def first_divergence_class_safe(spec: Any, scenario: dict[str, Any]) -> str | No
         return None
 
 
-def differential_results(spec: Any, found: dict[str, Found], seconds: float, detail: str, errors: list[str]) -> list[Result]:
+def differential_results(
+    spec: Any, found: dict[str, Found], seconds: float, detail: str, errors: list[str], *, coverage: dict[str, Any] | None = None, contract: Any = None
+) -> list[Result]:
     """One Result per class and invariant (each finding replayed first), plus an
     error result when a search itself failed."""
-    results = [_result(spec, f"differential.{c}", c, found, seconds, detail) for c in CLASSES]
-    results += [_result(spec, f"property.invariant.{i}", f"invariant.{i}", found, seconds, detail) for i in INVARIANTS]
+    results = [_result(spec, f"differential.{c}", c, found, seconds, detail, coverage, contract) for c in CLASSES]
+    results += [_result(spec, f"property.invariant.{i}", f"invariant.{i}", found, seconds, detail, coverage, contract) for i in INVARIANTS]
     if errors:
         results.append(
             Result("differential.search", "property", "error", seconds, Finding("ERROR", "the search itself failed: " + "; ".join(errors)), detail)
@@ -373,12 +554,54 @@ def differential_results(spec: Any, found: dict[str, Found], seconds: float, det
     return results
 
 
-def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, detail: str) -> Result:
+def _class_coverage(coverage: dict[str, Any] | None, cls: str, condition: str | None) -> dict[str, Any] | None:
+    """The coverage record of one class: the counts, and per rung whether the
+    class diverged there (a rung's own search found it, or the witness's
+    condition is that rung)."""
+    if coverage is None:
+        return None
+    out = {k: v for k, v in coverage.items() if k != "by_condition"}
+    out["by_condition"] = {
+        name: {**{k: v for k, v in row.items() if k != "classes"}, "diverged": cls in row.get("classes", ()) or name == condition}
+        for name, row in coverage.get("by_condition", {}).items()
+    }
+    return out
+
+
+def _unexercised(cls: str, coverage: dict[str, Any] | None) -> str | None:
+    """Why "no divergence found" would mean nothing for ``cls``, or None."""
+    from iobus_verify.properties.machine import PRECONDITIONS
+
+    if coverage is None:
+        return None
+    if cls != "ERROR" and coverage.get("stopped_by_error"):
+        return "the search stopped at the bus's ERROR before spending its budget, so this class was not searched"
+    if cls.startswith("invariant."):
+        if not coverage.get("has_ranges"):
+            return "the bus exposes no ranges(), so its array invariants were not checked"
+        key, why = PRECONDITIONS["REGISTRATION"]
+    else:
+        key, why = PRECONDITIONS[cls]
+    return why if not coverage.get(key) else None
+
+
+def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, detail: str, coverage=None, contract=None) -> Result:
+    from iobus_verify.model import conditions as C
+
     d = found.get(cls)
     if d is None:
-        return Result(rid, "property", "pass", seconds, None, f"no {cls} divergence found; {detail}")
+        cov = _class_coverage(coverage, cls, None)
+        why = _unexercised(cls, coverage)
+        if why is not None:
+            return Result(rid, "property", "unknown", seconds, None, f"not exercised: {why}; {detail}", coverage=cov)
+        return Result(rid, "property", "pass", seconds, None, f"no {cls} divergence found; {detail}", coverage=cov)
     scenario = d.scenario
     finding_cls = cls if not cls.startswith("invariant.") else "REGISTRATION"
+    condition = d.condition
+    if condition is None and cls != "ERROR":
+        condition = _rung_name_safe(scenario)
+    cov = _class_coverage(coverage, cls, condition)
+    outside = bool(contract is not None and contract.atoms and condition is not None and not C.implies(C.parse(condition), contract))
     try:
         again = replay_class(spec, scenario)
     except Exception as exc:  # noqa: BLE001 - a replay that crashes is reported, never hidden
@@ -394,11 +617,12 @@ def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, d
             "property",
             "error",
             seconds,
-            Finding(finding_cls, f"{explanation}; but replaying the scenario gives {again!r}", scenario),
+            Finding(finding_cls, f"{explanation}; but replaying the scenario gives {again!r}", scenario, condition=condition),
             detail,
+            coverage=cov,
         )
     status = "error" if cls == "ERROR" else "fail"
-    return Result(rid, "property", status, seconds, Finding(finding_cls, explanation, scenario), detail)
+    return Result(rid, "property", status, seconds, Finding(finding_cls, explanation, scenario, condition=condition, outside_contract=outside), detail, coverage=cov)
 
 
 def _piece_results(spec, examples: int, seed: int, progress: Progress) -> list[Result]:

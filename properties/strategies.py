@@ -331,3 +331,86 @@ def keys_for(family: list[Range]) -> st.SearchStrategy[Range]:
         return draw_access_near(draw, family[draw(st.integers(0, len(family) - 1))])
 
     return st.one_of(near(), ranges())
+
+
+# -- drawing inside a condition (the rungs of the ladder) --------------------------------
+#
+# The machine draws a range or an access as usual, then *repairs* it into the
+# rung's condition: a deterministic map from any draw to one that satisfies
+# the condition (so the condition holds by construction, and Hypothesis still
+# shrinks the underlying draw), checked with the one definition of each atom
+# in :mod:`iobus_verify.model.conditions`.
+
+
+def _satisfies(cond, r: Range, live: list[Range]) -> bool:
+    from iobus_verify.model.cints import INT
+
+    a, n = r
+    if not all(u(INT, a, n) for u in cond.unary):
+        return False
+    return all(b(INT, a, n, a2, n2) for b in cond.binary for a2, n2 in live)
+
+
+def _fix_unary(cond, r: Range) -> Range:
+    """``r`` with a positive length below 2**31 (``positive-len``) and an end
+    below 2**64 (``no-wrap``), where the condition asks for them."""
+    a, n = r
+    atoms = cond.atoms
+    if "positive-len" in atoms and not 0 < n < (1 << 31):
+        n = 1 + (n & 0xFFF) if n & 0xFFF else (abs(n) % 0x1000) + 1  # a small size, not 0
+    if "no-wrap" in atoms and a + (n & U32_MAX) >= TOP:
+        a = TOP - 1 - (n & U32_MAX)  # slide it down to end just below 2**64
+    return (a, n)
+
+
+def fit_range(cond, r: Range, live: list[Range]) -> Range | None:
+    """``r`` repaired into ``cond`` against the ranges ``live`` on its bus, or
+    None when no placement near it fits (the caller then registers nothing).
+
+    Tries, in order: ``r`` itself (unary atoms fixed); for each live range, the
+    same length placed right after its end, right before its start, and, where
+    only nesting is excluded, straddling its end; then one byte in the first
+    gap at or after ``r``'s start. Each candidate is checked with the atoms."""
+    r = _fix_unary(cond, r)
+    if _satisfies(cond, r, live):
+        return r
+    a, n = r
+    size = n & U32_MAX or 1
+    cands: list[Range] = []
+    for la, ln in live:
+        lsize = ln & U32_MAX or 1
+        if "disjoint" not in cond.atoms and lsize > 1:
+            cands.append((la + lsize - 1, n if n > 1 else 2))  # straddling its end: overlap without nesting
+        cands.append((la + lsize, n))  # after it
+        if la >= size:
+            cands.append((la - size, n))  # before it
+    for c in cands:
+        c = _fix_unary(cond, c)
+        if _satisfies(cond, c, live):
+            return c
+    # one byte in the first gap at or after a (the live extents, sorted)
+    ends = sorted((la, la + (ln & U32_MAX or 1)) for la, ln in live)
+    at = a
+    for lo, hi in ends:
+        if lo <= at < hi:
+            at = hi
+    c = _fix_unary(cond, (at, 1))
+    return c if _satisfies(cond, c, live) else None
+
+
+def draw_access_inside(draw, live: list[Range]) -> Range | None:
+    """An access inside one of ``live``: the guest's sizes that fit, at its
+    first bytes, its last bytes, or anywhere inside (None when nothing is live)."""
+    spans = [(a, n & U32_MAX) for a, n in live if n & U32_MAX]
+    if not spans:
+        return None
+    a, size = spans[draw(st.integers(0, len(spans) - 1), label="inside which")]
+    size = min(size, TOP - a)
+    fits = [m for m in ACCESS_SIZES if m <= size] or [size]
+    m = draw(st.sampled_from(fits), label="size inside")
+    where = draw(st.integers(0, 2), label="where inside")
+    if where == 0:
+        return (a, m)
+    if where == 1:
+        return (a + size - m, m)
+    return (a + draw(st.integers(0, min(size - m, 1 << 20)), label="offset inside"), m)

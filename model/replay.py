@@ -33,6 +33,38 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: for each op and each bus {rc, device, data[, class]}")
     p.add_argument("--era", choices=("2011", "today"), help="device rules and ioctl checks for every bus (default: the scenario's, else each bus's own)")
     p.add_argument("--op-timeout", type=float, default=5.0, metavar="S", help="per-op time limit for a bus, in seconds (default 5)")
+    p.add_argument(
+        "--assume",
+        metavar="COND",
+        help="the buses' contract, atoms joined by '+' (e.g. positive-len+no-wrap; default: each bus's own `assumes`); "
+        "the replay says which atom a scenario outside it breaks",
+    )
+
+
+def notes(scenario: Any, specs: list[Any], assume: str | None) -> tuple[str, dict[str, list[str]]]:
+    """The scenario's condition rung, and per bus what the reader must know
+    before trusting a divergence: the contract atom the scenario breaks, and
+    operations run as no-ops because the bus lacks a capability."""
+    from iobus_verify.model import conditions as C
+
+    rung = C.rung_of(scenario)
+    out: dict[str, list[str]] = {}
+    fails = [i for i, op in enumerate(scenario.ops) if op.op == "fail_alloc"]
+    for spec in specs:
+        lines = []
+        text = assume if assume is not None else getattr(spec, "assumes", None)
+        contract = C.parse(text)
+        if contract.atoms:
+            broken = C.first_violation(scenario, contract)
+            lines.append(
+                f"contract {contract.name}: " + (f"outside it: {broken}" if broken else "the scenario lies inside it")
+            )
+        if fails and not getattr(spec, "accepts_alloc", True):
+            lines.append(
+                f"fail_alloc at op {', '.join(map(str, fails))} ran as a no-op on both sides: the factory takes no alloc hook"
+            )
+        out[spec.name] = lines
+    return rung.name, out
 
 
 def _step_json(step: Any, cls: Any = None) -> dict[str, Any]:
@@ -142,10 +174,19 @@ def run(args: argparse.Namespace) -> int:
     specs = [resolve(s) for s in (args.bus or list(VARIANTS))]
     if args.op_timeout is not None and args.op_timeout < 0:
         raise UsageError(f"--op-timeout must be >= 0 seconds, got {args.op_timeout}")
+    rung, per_bus = notes(scenario, specs, args.assume)
     result = replay(scenario, specs, era=args.era, op_timeout=args.op_timeout)
     broken = structural(result, specs, scenario)
     if args.json:
-        print(json.dumps(to_json(result, args.scenario, broken), indent=1))
+        doc = to_json(result, args.scenario, broken)
+        doc["condition"] = rung
+        for b in doc["buses"]:
+            b["notes"] = per_bus.get(b["name"], [])
+        print(json.dumps(doc, indent=1))
     else:
         print(to_text(result, args.scenario, broken))
+        print(f"condition: the scenario lies on rung {rung}")
+        for name, lines in per_bus.items():
+            for line in lines:
+                print(f"{name}: {line}")
     return 1 if result.diverged or broken else 0

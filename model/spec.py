@@ -42,6 +42,9 @@ class BusSpec:
     summary: str = ""
     #: Device rules and ioctl checks to pair with: "2011" or "today" (see NamedBus.era).
     era: str = "today"
+    #: The bus's contract: the condition (``model.conditions``, e.g.
+    #: ``positive-len+no-wrap``) on the inputs it promises to handle; None: all.
+    assumes: str | None = None
 
     @property
     def accepts_alloc(self) -> bool:
@@ -108,7 +111,15 @@ def resolve(spec: str) -> BusSpec:
     era = getattr(factory, "era", "today")
     if era not in ("2011", "today"):
         raise UsageError(f"bus {spec!r}: factory.era is {era!r}; set it to '2011' or 'today'")
-    return BusSpec(spec, name, factory, capacity, "plugin", (inspect.getdoc(factory) or "").split("\n")[0], era)
+    assumes = getattr(factory, "assumes", None)
+    if assumes is not None:
+        from iobus_verify.model.conditions import parse
+
+        try:
+            assumes = parse(assumes).name
+        except UsageError as exc:
+            raise UsageError(f"bus {spec!r}: factory.assumes: {exc}") from None
+    return BusSpec(spec, name, factory, capacity, "plugin", (inspect.getdoc(factory) or "").split("\n")[0], era, assumes)
 
 
 def _load_file(spec: str, target: str):

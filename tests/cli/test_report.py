@@ -46,3 +46,9 @@ def _small_cost():
 def test_report_bad_bus_is_exit_2(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--bus", "nosuch"]) == 2
     assert "unknown bus 'nosuch'" in capsys.readouterr().err
+
+
+def test_report_bad_assume_is_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(check_mod, "PHASES", (Phase("proofs", "proof", _phase),))
+    assert main(["report", "--out", str(tmp_path), "--bus", "fixed", "--assume", "no-wrap+sideways"]) == 2
+    assert "sideways" in capsys.readouterr().err

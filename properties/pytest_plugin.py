@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
     for s in specs:
         try:
-            resolve_contract(config.getoption("--iobus-assume"), resolve(s))
+            resolve_contract(config.getoption("--iobus-assume"), resolve(s), "--iobus-assume")
         except UsageError as exc:
             raise pytest.UsageError(f"--bus {s}: {exc}") from None
     parent = session

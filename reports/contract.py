@@ -24,15 +24,16 @@ def _conditions():
     return conditions
 
 
-def resolve_contract(assume: str | None, spec: Any = None) -> str | None:
+def resolve_contract(assume: str | None, spec: Any = None, option: str = "--assume") -> str | None:
     """The contract to run under: ``assume`` when given (validated), else the
     bus spec's ``assumes`` attribute, else None. ``none`` (no contract) is None.
-    A bad atom is a :class:`UsageError` saying how to write one."""
+    A bad atom is a :class:`UsageError` saying how to write one (``option``
+    names the option in it)."""
     text = assume if assume is not None else getattr(spec, "assumes", None)
     if text is None:
         return None
     text = str(text).strip()
-    where = "--assume" if assume is not None else f"bus {getattr(spec, 'spec', '?')!r}: its assumes attribute"
+    where = option if assume is not None else f"bus {getattr(spec, 'spec', '?')!r}: its assumes attribute"
     parse = getattr(_conditions(), "parse", None)
     if parse is not None:
         try:

@@ -458,10 +458,16 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
 
         @rule(pid=consumes(probes), data=st.data())
         def unregister_probe(self, pid, data):
-            bus = self.live.get(pid, ("mmio",))[0]
+            """Unregister a probe, then, half the time, read the first byte it
+            held: what the ranges still sharing it see is exactly what an
+            unregister that reorders or drops the wrong entry changes."""
+            bus, addr, _ = self.live.get(pid, ("mmio", None, None))
             self.maybe_fail_first(data, bus)
             self.apply({"op": "probe", "action": "unregister", "id": pid, "bus": bus})
             self.live.pop(pid, None)
+            if addr is not None and data.draw(st.booleans(), label="read where it was?"):
+                if not inside or any(_holds_byte(x, addr) for x in self.live_ranges(bus)):
+                    self.apply({"op": "read", "bus": bus, "addr": addr, "len": 1})
 
         # -- guest accesses ----------------------------------------------------------------
         @rule(data=st.data())

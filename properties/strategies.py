@@ -70,12 +70,20 @@ U32_LIMIT_SIZES: tuple[int, ...] = (
 C_LIMIT_LENGTHS: tuple[int, ...] = tuple(sorted({c_int(s) for s in U32_LIMIT_SIZES} | {INT_MIN, INT_MAX, -1}))
 
 
+#: Where a signed or narrower compare parts from the u64 one: ranges that
+#: straddle 2**63 (an int64 compare puts their two halves at opposite ends)
+#: and 2**32 (a u32 compare wraps there).
+SIGN_BOUNDARIES: tuple[int, ...] = (1 << 63, 1 << 32)
+
+
 def addresses() -> st.SearchStrategy[int]:
-    """A u64 address: small ones, interesting ones, near the top, or uniform."""
+    """A u64 address: small ones, interesting ones, near the top, near a sign
+    boundary (:data:`SIGN_BOUNDARIES`), or uniform."""
     return st.one_of(
         st.integers(0, 64),
         st.sampled_from(INTERESTING_ADDRS),
         st.integers(U64_MAX - 64, U64_MAX),
+        st.sampled_from(SIGN_BOUNDARIES).flatmap(lambda b: st.integers(b - 16, b + 16)),
         st.integers(0, U64_MAX),
     )
 

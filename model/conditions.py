@@ -199,7 +199,7 @@ class Violation:
     text: str
 
 
-def violations(scenario: Any) -> dict[str, Violation]:
+def violations(scenario: Any, era: str | None = None) -> dict[str, Violation]:
     """The first violation of each atom in ``scenario`` (an ``iobus-scenario/1``
     object, a :class:`~iobus_verify.model.scenario.Scenario` or a path).
 
@@ -207,13 +207,15 @@ def violations(scenario: Any) -> dict[str, Violation]:
     registered (fixed devices included), and checks after each op the ranges it
     added (unary atoms; binary atoms against every range live on that bus) and,
     before each read or write, the access (unary atoms and access atoms against
-    the ranges live on its bus)."""
+    the ranges live on its bus). The reference runs under the scenario's era,
+    else ``era`` (the era of the bus the scenario is about: what registers
+    differs between eras, e.g. a zero-length ioeventfd)."""
     from iobus_verify.model.scenario import load_scenario
     from iobus_verify.model.spec import resolve
     from iobus_verify.model.vm import VM
 
     s = load_scenario(scenario)
-    vm = VM(resolve("linear"), era=s.era, capacity=s.capacity, op_timeout=None)
+    vm = VM(resolve("linear"), era=s.era or era or "today", capacity=s.capacity, op_timeout=None)
     found: dict[str, Violation] = {}
 
     def note(atom: str, i: int, what: str) -> None:
@@ -252,18 +254,18 @@ def violations(scenario: Any) -> dict[str, Violation]:
     return found
 
 
-def first_violation(scenario: Any, condition: Condition) -> str | None:
+def first_violation(scenario: Any, condition: Condition, era: str | None = None) -> str | None:
     """One line naming the first op of ``scenario`` that breaks an atom of
     ``condition`` (and the atom), or None when the scenario satisfies it."""
     if not condition.atoms:
         return None
-    got = [v for a, v in violations(scenario).items() if a in condition.atoms]
+    got = [v for a, v in violations(scenario, era).items() if a in condition.atoms]
     return min(got, key=lambda v: (v.op_index, ORDER.index(v.atom))).text if got else None
 
 
-def rung_of(scenario: Any, ladder: tuple[Condition, ...] = LADDER) -> Condition:
+def rung_of(scenario: Any, era: str | None = None, ladder: tuple[Condition, ...] = LADDER) -> Condition:
     """The strongest rung of ``ladder`` that ``scenario`` satisfies (``none`` at worst)."""
-    broken = set(violations(scenario))
+    broken = set(violations(scenario, era))
     for rung in ladder:
         if not (rung.atoms & broken):
             return rung

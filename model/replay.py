@@ -41,21 +41,22 @@ def setup(p: argparse.ArgumentParser) -> None:
     )
 
 
-def notes(scenario: Any, specs: list[Any], assume: str | None) -> tuple[str, dict[str, list[str]]]:
+def notes(scenario: Any, specs: list[Any], assume: str | None, era: str | None = None) -> dict[str, list[str]]:
     """The scenario's condition rung, and per bus what the reader must know
     before trusting a divergence: the contract atom the scenario breaks, and
     operations run as no-ops because the bus lacks a capability."""
     from iobus_verify.model import conditions as C
 
-    rung = C.rung_of(scenario)
     out: dict[str, list[str]] = {}
     fails = [i for i, op in enumerate(scenario.ops) if op.op == "fail_alloc"]
     for spec in specs:
         lines = []
+        the_era = era or scenario.era or spec.era
+        lines.append(f"condition: the scenario lies on rung {C.rung_of(scenario, the_era).name} (era {the_era})")
         text = assume if assume is not None else getattr(spec, "assumes", None)
         contract = C.parse(text)
         if contract.atoms:
-            broken = C.first_violation(scenario, contract)
+            broken = C.first_violation(scenario, contract, the_era)
             lines.append(
                 f"contract {contract.name}: " + (f"outside it: {broken}" if broken else "the scenario lies inside it")
             )
@@ -64,7 +65,7 @@ def notes(scenario: Any, specs: list[Any], assume: str | None) -> tuple[str, dic
                 f"fail_alloc at op {', '.join(map(str, fails))} ran as a no-op on both sides: the factory takes no alloc hook"
             )
         out[spec.name] = lines
-    return rung.name, out
+    return out
 
 
 def _step_json(step: Any, cls: Any = None) -> dict[str, Any]:
@@ -174,18 +175,16 @@ def run(args: argparse.Namespace) -> int:
     specs = [resolve(s) for s in (args.bus or list(VARIANTS))]
     if args.op_timeout is not None and args.op_timeout < 0:
         raise UsageError(f"--op-timeout must be >= 0 seconds, got {args.op_timeout}")
-    rung, per_bus = notes(scenario, specs, args.assume)
+    per_bus = notes(scenario, specs, args.assume, args.era)
     result = replay(scenario, specs, era=args.era, op_timeout=args.op_timeout)
     broken = structural(result, specs, scenario)
     if args.json:
         doc = to_json(result, args.scenario, broken)
-        doc["condition"] = rung
         for b in doc["buses"]:
             b["notes"] = per_bus.get(b["name"], [])
         print(json.dumps(doc, indent=1))
     else:
         print(to_text(result, args.scenario, broken))
-        print(f"condition: the scenario lies on rung {rung}")
         for name, lines in per_bus.items():
             for line in lines:
                 print(f"{name}: {line}")

@@ -285,12 +285,13 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             """Ranges to relate a new range or an access to: the live ranges of
             ``bus``, newest first (half the time only the newest, which is what
             nesting and equal-start chains need), and now and then the fixed
-            devices' real ranges."""
+            devices' real ranges and the sign boundaries (``S.ANCHOR_RANGES``)
+            alone, so that one of them is picked."""
             live = [(a, n) for b, a, n in reversed(list(self.live.values())) if b == bus]
-            if live and data.draw(st.booleans(), label="newest only"):
+            if not live or data.draw(st.integers(0, 3), label="anchors?") == 0:
+                return [(a, n) for b, a, n in S.ANCHOR_RANGES if b == bus]
+            if data.draw(st.booleans(), label="newest only"):
                 return live[:1]
-            if data.draw(st.integers(0, 3), label="fixed devices?") == 0:
-                live += [(a, n) for b, a, n in S.FIXED_DEVICE_RANGES if b == bus]
             return live
 
         def draw_range(self, data, bus: str, *, zero: bool = True) -> tuple[int, int] | None:
@@ -411,18 +412,27 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         # -- probes ----------------------------------------------------------------------
         @rule(target=probes, data=st.data())
         def register_probe(self, data):
+            """One probe, or now and then (where ranges may nest) a pile of
+            two to four on one range; returns the *first* id, so that the
+            pile's unregister removes an entry that is not the last, which
+            is where the linear bus's move-last and a range bus's own
+            unregister order part."""
             bus = self.draw_bus(data)
             r = self.draw_range(data, bus)
             if r is None:
                 return ""
             addr, length = r
             accepts = "none" if data.draw(st.integers(0, 7), label="accepts none?") == 0 else "range"
-            pid = self.new_id("p")
-            op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": accepts}
-            ref_step, _ = self.apply(op)
-            if ref_step.rc == 0:
-                self.live[pid] = (bus, addr, length)
-            return pid
+            n = 1 if not piles or data.draw(st.integers(0, 5), label="probe pile?") else data.draw(st.integers(2, 4), label="probes")
+            first = ""
+            for _ in range(n):
+                pid = self.new_id("p")
+                op = {"op": "probe", "action": "register", "id": pid, "bus": bus, "addr": addr, "len": length, "accepts": accepts}
+                ref_step, _ = self.apply(op)
+                if ref_step.rc == 0:
+                    self.live[pid] = (bus, addr, length)
+                first = first or pid
+            return first
 
         @precondition(lambda self: bool(self.live))
         @rule(target=probes, data=st.data())

@@ -32,7 +32,7 @@ def classify_scenario(spec: Any, scenario: dict[str, Any]) -> tuple[str, str] | 
     from iobus_verify.model import conditions as C
 
     got = first_divergence(spec, scenario)
-    return None if got is None else (got[0], C.rung_of(scenario).name)
+    return None if got is None else (got[0], C.rung_of(scenario, getattr(spec, "era", None)).name)
 
 
 def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = None) -> tuple[str, str] | None:

@@ -505,27 +505,27 @@ def minimise_found(spec: Any, found: dict[str, Any], progress: Progress = None) 
             if cls == "ERROR" or first_divergence_class_safe(spec, f.scenario) != cls:
                 done.append(f)  # left to differential_results, which reports a non-replaying one
                 continue
-            rank = _rung_rank(C.rung_of(f.scenario).name)
+            rank = _rung_rank(C.rung_of(f.scenario, spec.era).name)
             if progress:
                 progress(f"properties: {spec.name}: minimising the {cls} scenario ({len(f.scenario['ops'])} ops)")
 
             def keeps(s, c=cls, r=rank):
-                return first_divergence_class_safe(spec, s) == c and _rung_rank(_rung_name_safe(s)) <= r
+                return first_divergence_class_safe(spec, s) == c and _rung_rank(_rung_name_safe(s, spec.era)) <= r
 
             small, replays = minimise(f.scenario, keeps)
             again = first_divergence(spec, small)
             why = again[1] if again else f.explanation
             note = f" (minimised from {len(f.scenario['ops'])} to {len(small['ops'])} ops in {replays} replays)"
-            done.append(Found(cls, why + note, small, C.rung_of(small).name))
+            done.append(Found(cls, why + note, small, C.rung_of(small, spec.era).name))
         out[cls] = min(done, key=lambda f: (_rung_rank(f.condition), len(f.scenario["ops"]), json.dumps(f.scenario, sort_keys=True)))
     return out
 
 
-def _rung_name_safe(scenario: dict[str, Any]) -> str | None:
+def _rung_name_safe(scenario: dict[str, Any], era: str | None = None) -> str | None:
     from iobus_verify.model import conditions as C
 
     try:
-        return C.rung_of(scenario).name
+        return C.rung_of(scenario, era).name
     except Exception:  # noqa: BLE001 - a scenario the VM rejects has no rung
         return None
 
@@ -599,7 +599,7 @@ def _result(spec, rid: str, cls: str, found: dict[str, Found], seconds: float, d
     finding_cls = cls if not cls.startswith("invariant.") else "REGISTRATION"
     condition = d.condition
     if condition is None and cls != "ERROR":
-        condition = _rung_name_safe(scenario)
+        condition = _rung_name_safe(scenario, getattr(spec, "era", None))
     cov = _class_coverage(coverage, cls, condition)
     outside = bool(contract is not None and contract.atoms and condition is not None and not C.implies(C.parse(condition), contract))
     try:

@@ -118,7 +118,6 @@ def _run(config, spec_str: str) -> list:
     from iobus_verify.properties.run import run_properties
     from iobus_verify.reports.contract import resolve_contract
     from iobus_verify.reports.gate import stored_scenarios
-    from iobus_verify.reports.phases import accepted_keywords
 
     assume = config.getoption("--iobus-assume")
     key = (spec_str, _profile(config), config.getoption("--iobus-seed"), config.getoption("--iobus-workers"), assume)
@@ -130,8 +129,9 @@ def _run(config, spec_str: str) -> list:
         if workers > 1:
             _CACHE[key] = run_campaign(spec, profile=key[1], seeds=range(key[2], key[2] + workers), workers=workers, out_dir=out).results
         else:
-            extra = accepted_keywords(run_properties, explicit=stored_scenarios(_baseline(spec)[1]), assume=contract)
-            _CACHE[key] = run_properties(spec, profile=key[1], seed=key[2], out_dir=out, **extra)
+            _CACHE[key] = run_properties(
+                spec, profile=key[1], seed=key[2], out_dir=out, explicit=stored_scenarios(_baseline(spec)[1]), assume=contract or "none"
+            )
     return _CACHE[key]
 
 

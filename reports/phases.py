@@ -13,7 +13,6 @@ touches this module alone.
 from __future__ import annotations
 
 import importlib
-import inspect
 import signal
 import threading
 import time
@@ -103,23 +102,14 @@ def _import_phase(module: str, what: str):
         raise
 
 
-def accepted_keywords(func: Callable, **kw: Any) -> dict[str, Any]:
-    """The keywords of ``kw`` that ``func`` accepts: lets the properties phase
-    pass ``explicit``/``assume`` to a search that may predate them."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return dict(kw)
-    return {k: v for k, v in kw.items() if k in params}
-
-
 def _properties(ctx: PhaseContext) -> Sequence[Result]:
     mod = _import_phase("iobus_verify.properties.run", "properties")
-    extra = accepted_keywords(mod.run_properties, explicit=tuple(ctx.explicit), assume=ctx.assume)
     # out_dir None: check writes one scenario file per finding itself (scenarios/).
-    return mod.run_properties(ctx.spec, profile=ctx.profile, seed=ctx.seed, out_dir=None, progress=ctx.progress, **extra)
+    # ctx.assume is already resolved (the option, else the spec's assumes); its
+    # None means "no contract", which must not fall back to the spec's again.
+    return mod.run_properties(
+        ctx.spec, profile=ctx.profile, seed=ctx.seed, out_dir=None, progress=ctx.progress, explicit=tuple(ctx.explicit), assume=ctx.assume or "none"
+    )
 
 
 def _proofs(ctx: PhaseContext) -> Sequence[Result]:

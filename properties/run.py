@@ -312,7 +312,9 @@ class LadderOutcome:
 
     @property
     def ops(self) -> int:
-        return sum(s.stats.ops + s.shrink_ops for s in self.surveys.values())
+        """Operations the surveys executed (shrinking left out: how far it
+        gets may depend on a time cap, and reports must not)."""
+        return sum(s.stats.ops for s in self.surveys.values())
 
     @property
     def examples(self) -> int:

@@ -76,6 +76,13 @@ C_LIMIT_LENGTHS: tuple[int, ...] = tuple(sorted({c_int(s) for s in U32_LIMIT_SIZ
 SIGN_BOUNDARIES: tuple[int, ...] = (1 << 63, 1 << 32)
 
 
+#: Ranges worth relating new ranges to besides the live ones: the fixed
+#: devices', and 4 bytes straddling each sign boundary on both buses.
+ANCHOR_RANGES: tuple[tuple[str, int, int], ...] = FIXED_DEVICE_RANGES + tuple(
+    (bus, b - 2, 4) for b in SIGN_BOUNDARIES for bus in ("pio", "mmio")
+)
+
+
 def addresses() -> st.SearchStrategy[int]:
     """A u64 address: small ones, interesting ones, near the top, near a sign
     boundary (:data:`SIGN_BOUNDARIES`), or uniform."""

@@ -22,9 +22,12 @@ device each time one of its callbacks returns 0, which is how a
 :class:`~iobus_verify.model.vm.Step` names the device that handled an access
 without trusting the bus under test.
 
-Sources: ``../shared/reference/kernel-facts.md`` §5 (2011-12:
-``CyanogenMod/android_kernel_htc_msm8974`` @ 9fafe907, a 3.4 tree; today:
-``sean-jc/linux``, per-file commits listed there). State that the kernel
+Sources: ``../shared/reference/kernel-facts.md`` §5 (2011: Linux 3.2, the
+first release with the patch, ``qiubing/vanet-linux-3.2.4`` @ 9358c5ca, where
+it differs from the 3.4 tree ``CyanogenMod/android_kernel_htc_msm8974`` @
+9fafe907 that the first model was read from (issue 18: the coalesced range
+check, the IOAPIC's write lengths and IOREGSEL); today: ``sean-jc/linux``,
+per-file commits listed there). State that the kernel
 derives from time (PIT counters, the speaker's refresh bit, channel 2's output)
 is replaced by deterministic values, documented where it happens, so that the
 same scenario gives the same data on every bus.
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from iobus_verify.model.cints import INT, U64_MAX, c_int, u32, u64
-from iobus_verify.model.comparators import byte_extent
+from iobus_verify.model.comparators import byte_extent, cmp_upstream
 from iobus_verify.model.protocol import EOPNOTSUPP
 
 ERAS = ("2011", "today")
@@ -101,6 +104,13 @@ def copy_out(value: int, n: int) -> bytes:
     """
     n = max(n, 0)
     return (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little") if n else b""
+
+
+def copy_len_min_sizeof(length: int, size: int) -> int:
+    """``if (len > sizeof(ret)) len = sizeof(ret);`` with ``int len``: the
+    comparison is done in ``size_t``, so a negative ``len`` (a huge unsigned
+    value) is cut to ``size`` too. A zero ``len`` copies nothing."""
+    return size if u64(length) > size else length  # C: int converted to size_t
 
 
 def inside(lo: int, hi: int, addr: int, length: int) -> bool:
@@ -223,7 +233,9 @@ class Pit(Device):
     ``*(u32 *)data & 0xff`` (four bytes whatever ``len``: the low byte is the
     first byte), ``addr &= 3``: 3 is the control word, 0-2 load a channel; it
     always returns 0. A read of port 3 returns 0 leaving ``val`` untouched (no
-    bytes); ports 0-2 copy ``min(len, 4)`` bytes of the channel's value.
+    bytes); ports 0-2 copy ``min(len, 4)`` bytes of the channel's value, the
+    minimum taken in ``size_t`` (``len > sizeof(ret)``), so a negative length
+    copies 4 bytes (both eras; the speaker's read too).
     """
 
     def __init__(self, state: PitState | None = None, *, era: str = "today"):
@@ -255,7 +267,8 @@ class Pit(Device):
             return 0, b""
         value = self.state.counts[port]
         self._note("read", addr, length, value, f"channel {port}")
-        return 0, copy_out(value, min(length, 4))  # C: memcpy(data, &ret, min(len, 4))
+        # C: if (len > sizeof(ret)) len = sizeof(ret); -- size_t compare: len < 0 copies 4
+        return 0, copy_out(value, copy_len_min_sizeof(length, 4))
 
 
 class Speaker(Device):
@@ -293,7 +306,7 @@ class Speaker(Device):
         out2 = 0  # deterministic stand-in for pit_get_out(pit, 2)
         ret = (self.state.speaker_data_on << 1) | self.state.gate2 | (out2 << 5) | (refresh << 4)
         self._note("read", addr, length, ret)
-        return 0, copy_out(ret, min(length, 4))
+        return 0, copy_out(ret, copy_len_min_sizeof(length, 4))  # C: as the PIT: len < 0 copies 4
 
 
 # -- PIC (i8259.c) ------------------------------------------------------------------
@@ -301,33 +314,56 @@ class Speaker(Device):
 
 class PicChip:
     """One 8259 (``struct kvm_kpic_state``), reduced to the registers a port
-    access changes: the initialisation sequence (ICW1-ICW4), IMR and ELCR.
-    IRR and ISR stay 0 (no interrupt lines in the model), so port 0 reads 0."""
+    access changes: the initialisation sequence (ICW1-ICW4), IMR, ELCR, the
+    OCW3 read-register select and poll command. IRR and ISR stay 0 (no
+    interrupt lines in the model). The same in both eras (``pic_ioport_write``
+    / ``pic_ioport_read``, 3.2 and today):
+
+    * ICW1 (port 0, bit 4): ``init4 = val & 1``, then ``kvm_pic_reset``: IMR
+      and the read-register select cleared, ``init_state = 1`` (single mode,
+      bit 1, is only logged as unsupported: it changes nothing).
+    * ICW2 (port 1, ``init_state`` 1): ``irq_base = val & 0xf8`` and
+      ``init_state = 2`` always; ICW3 (state 2): state 3 if ``init4`` else 0;
+      ICW4 (state 3): state 0. Port 1 in state 0 writes IMR (OCW1).
+    * OCW3 (port 0, bit 4 clear, bit 3 set): bit 2 arms a poll; bit 1 set
+      selects ISR (bit 0 = 1) or IRR (bit 0 = 0) for reads of port 0.
+    * A read after a poll command returns the poll result and disarms it:
+      ``pic_get_irq`` finds nothing pending in the model, so 0x07. Otherwise
+      port 0 reads ISR or IRR (both 0), port 1 IMR.
+    """
 
     def __init__(self, elcr_mask: int) -> None:
         self.imr = 0
         self.irq_base = 0
         self.init_state = 0
         self.init4 = 0
-        self.single_mode = 0
         self.elcr = 0
         self.elcr_mask = elcr_mask
+        self.poll = 0
+        self.read_reg_select = 0
 
     def ioport_write(self, port: int, val: int) -> str:
         if port == 0:
-            if val & 0x10:  # ICW1: start the init sequence
-                self.imr = 0
-                self.init_state = 1
+            if val & 0x10:  # C: ICW1
                 self.init4 = val & 1
-                self.single_mode = val & 2
+                # C: kvm_pic_reset(s): imr = 0, read_reg_select = 0, init_state = 1
+                self.imr = 0
+                self.read_reg_select = 0
+                self.init_state = 1
                 return "icw1"
-            return "ocw2/3"  # OCW2/OCW3 only affect IRR/ISR bookkeeping, not modelled
+            if val & 0x08:  # C: else if (val & 0x08): OCW3
+                if val & 0x04:
+                    self.poll = 1  # C: s->poll = 1
+                if val & 0x02:
+                    self.read_reg_select = val & 1  # C: s->read_reg_select = val & 1
+                return "ocw3"
+            return "ocw2"  # EOI/rotation commands only touch ISR/priority, not modelled
         if self.init_state == 0:
             self.imr = val  # OCW1
             return "imr"
         if self.init_state == 1:
             self.irq_base = val & 0xF8
-            self.init_state = 3 if self.single_mode and self.init4 else (0 if self.single_mode else 2)
+            self.init_state = 2  # C: case 1: ... s->init_state = 2 (no single mode)
             return "icw2"
         if self.init_state == 2:
             self.init_state = 3 if self.init4 else 0
@@ -336,7 +372,12 @@ class PicChip:
         return "icw4"
 
     def ioport_read(self, port: int) -> int:
-        return self.imr if port else 0
+        if self.poll:  # C: if (s->poll) { ret = pic_poll_read(s, addr); s->poll = 0; }
+            self.poll = 0
+            return 0x07  # C: pic_get_irq() < 0 (nothing pending): ret = 0x07
+        if port == 0:
+            return 0  # C: read_reg_select ? isr : irr -- both 0 in the model
+        return self.imr
 
 
 class KvmPic:
@@ -361,12 +402,17 @@ class PicDevice(Device):
       address check (a write is logged and ignored, a read zeroes ``len``
       bytes); then the six ports are handled and any other address is
       ``-EOPNOTSUPP``. Because that branch checks no address, today's callback
-      relies on the range bus to deliver only accesses inside its registration.
-      The model makes that delivery explicit: the ``len != 1`` branch sees only
-      accesses inside the facade's registered extent (the :class:`Probe`
-      "inside" rule); otherwise the linear reference, which offers every access
-      to every device, would credit the PIC with every non-byte PIO access on
-      the bus, which no kernel ever did.
+      relies on the range bus to deliver only what it matches. The model makes
+      that delivery explicit: the ``len != 1`` branch sees exactly the accesses
+      today's ``kvm_io_bus_cmp(access, registration)`` calls equal to the
+      facade's registration, also on the linear reference (which offers every
+      access to every device and would otherwise credit the PIC with every
+      non-byte PIO access on the bus). So it sees (0x20, 2) and (0x21, 1)...
+      and also a zero-length access at the registration's end, (0x22, 0), and
+      negative lengths whose wrapped end stays inside, (0x20, -1): the kernel
+      swallows those writes; a read of a negative length would ``memset`` a
+      huge size (the model returns no bytes: the real kernel would not
+      survive it).
 
     1-byte accesses: 0x20/0x21/0xa0/0xa1 go to chip ``addr >> 7``'s
     ``pic_ioport_read/write``, 0x4d0/0x4d1 to the ELCR of chip ``addr & 1``
@@ -382,8 +428,9 @@ class PicDevice(Device):
         self.lo, self.hi = byte_extent(INT, self.base, PIC_LEN)
 
     def _delivered(self, addr: int, length: int) -> bool:
-        # today's len != 1 branch: what the range bus delivers (see the class doc)
-        return inside(self.lo, self.hi, addr, length)
+        # today's len != 1 branch: what today's range bus delivers (see the class doc):
+        # C: kvm_io_bus_cmp(&key, &range) == 0, the key first, the registration second
+        return cmp_upstream(INT, addr, length, self.base, PIC_LEN) == 0
 
     def _write(self, addr, length, data):
         if self.era == "2011":
@@ -440,15 +487,28 @@ class Ioapic(Device):
     """The IOAPIC on the MMIO bus, ``(0xfec00000, 0x100)``.
 
     ``ioapic_in_range``: ``base <= addr < base + 0x100`` (the current base).
-    Read: ``addr &= 0xff``; 0x00 gives IOREGSEL, 0x10 the register IOREGSEL
-    selects (0x00 id, 0x01 version ``0x170011``, 0x02 arbitration, 0x10-0x3f
-    the redirection table as stored, reset masked), other offsets 0; then by
-    ``len``: 8 copies the value zero-extended to u64, 1/2/4 copy ``len``
-    bytes, any other length leaves ``val`` untouched (no bytes); always 0.
-    Write: ``len`` 8 or 4 takes ``*(u32 *)val``, 2 a u16, 1 a u8, any other
-    length is swallowed (returns 0); 0x00 sets IOREGSEL, 0x10 writes the
-    selected register, other offsets are ignored; always 0. The same in both
-    eras (2011's IA64-only EOI register at 0x40 is not x86).
+    Read (both eras): ``addr &= 0xff``; 0x00 gives IOREGSEL, 0x10 the register
+    IOREGSEL selects (0x00 id, 0x01 version ``0x170011``, 0x02 arbitration,
+    otherwise redirection entry ``(sel - 0x10) >> 1`` in u32, its high half
+    when ``sel`` is odd), other offsets 0; then by ``len``: 8 copies the value
+    zero-extended to u64, 1/2/4 copy ``len`` bytes, any other length leaves
+    ``val`` untouched (no bytes); always 0.
+
+    Write, **2011** (Linux 3.2 ``ioapic_mmio_write``): only ``len`` 4 or 8
+    are taken (``*(u32 *)val``); any other length is swallowed with a warning
+    (returns 0, no state change); 0x00 sets IOREGSEL to the full u32.
+    **today**: ``len`` 8 or 4 take ``*(u32 *)val``, 2 a u16, 1 a u8, others
+    are swallowed; IOREGSEL is masked with 0xff. In both, 0x10 writes the
+    selected register and other offsets are ignored; always 0.
+
+    Redirection entries (``ioapic_write_indirect``): an index past the table
+    is ignored on write. **2011**: a low-half write replaces bits 0-31 and
+    clears remote_irr (bit 14); an index past the table reads out of bounds
+    (``ASSERT`` compiled out: undefined, the model reads 0). **today**: the
+    write keeps remote_irr and delivery_status (bits 14 and 12) as they were,
+    then clears remote_irr when the entry is edge-triggered (bit 15 clear); an
+    index past the table reads as all ones (``redir_content = ~0ULL``).
+    (2011's IA64-only EOI register at 0x40 is not x86.)
     """
 
     def __init__(self, *, base: int = IOAPIC_BASE, era: str = "today"):
@@ -462,18 +522,21 @@ class Ioapic(Device):
     def in_range(self, addr: int) -> bool:
         return self.base <= addr < self.base + IOAPIC_LEN
 
+    def _pin(self) -> int:
+        return u32(self.ioregsel - 0x10) >> 1  # C: u32 redir_index = (ioregsel - 0x10) >> 1
+
     def _indirect_read(self) -> int:
         sel = self.ioregsel
-        if sel == 0x00:
-            return self.id_reg << 24
         if sel == 0x01:
             return ((IOAPIC_NUM_PINS - 1) << 16) | IOAPIC_VERSION_ID
-        if sel == 0x02:
+        if sel in (0x00, 0x02):
             return self.id_reg << 24
-        pin = (sel - 0x10) >> 1
-        if 0 <= pin < IOAPIC_NUM_PINS:
+        pin = self._pin()
+        if pin < IOAPIC_NUM_PINS:
             return self.redirtbl_hi[pin] if sel & 1 else self.redirtbl[pin]
-        return 0
+        if self.era == "today":
+            return 0xFFFFFFFF  # C: redir_content = ~0ULL, either half
+        return 0  # 2011: out-of-bounds read (ASSERT compiled out): undefined, the model reads 0
 
     def _read(self, addr, length):
         if not self.in_range(addr):
@@ -500,31 +563,49 @@ class Ioapic(Device):
             return -EOPNOTSUPP
         if length in (8, 4):
             val = le_value(data, 4)  # C: data = *(u32 *)val, also for len 8
-        elif length == 2:
+        elif length == 2 and self.era == "today":
             val = le_value(data, 2)
-        elif length == 1:
+        elif length == 1 and self.era == "today":
             val = le_value(data, 1)
-        else:
+        else:  # C (3.2): only 4 and 8; today: also 2 and 1; else printk and return 0
             self._note("swallowed", addr, length, None, "unsupported write length")
             return 0
         off = addr & 0xFF
         if off == 0x00:
-            self.ioregsel = val & 0xFF
+            # C (3.2): ioregsel = data; today: ioregsel = data & 0xFF
+            self.ioregsel = val if self.era == "2011" else val & 0xFF
             self._note("write", addr, length, self.ioregsel, "ioregsel")
         elif off == 0x10:
-            sel = self.ioregsel
-            if sel == 0x00:
-                self.id_reg = (val >> 24) & 0xF
-            pin = (sel - 0x10) >> 1
-            if sel >= 0x10 and 0 <= pin < IOAPIC_NUM_PINS:
-                if sel & 1:
-                    self.redirtbl_hi[pin] = val
-                else:
-                    self.redirtbl[pin] = val
-            self._note("write", addr, length, val, f"iowin reg {sel:#x}")
+            self._indirect_write(val)
+            self._note("write", addr, length, val, f"iowin reg {self.ioregsel:#x}")
         else:
             self._note("write", addr, length, val, "ignored offset")
         return 0
+
+    def _indirect_write(self, val: int) -> None:
+        sel = self.ioregsel
+        if sel == 0x00:
+            self.id_reg = (val >> 24) & 0xF
+            return
+        if sel in (0x01, 0x02):
+            return
+        pin = self._pin()
+        if pin >= IOAPIC_NUM_PINS:  # C: if (index >= IOAPIC_NUM_PINS) return;
+            return
+        if sel & 1:
+            self.redirtbl_hi[pin] = val
+            low = self.redirtbl[pin]
+        else:
+            old = self.redirtbl[pin]
+            low = val
+            if self.era == "2011":
+                low &= ~(1 << 14)  # C (3.2): e->fields.remote_irr = 0 on a low-half write
+            else:
+                keep = (1 << 12) | (1 << 14)  # C: remote_irr, delivery_status restored
+                low = (low & ~keep) | (old & keep)
+        if self.era == "today" and not (low >> 15) & 1:
+            low &= ~(1 << 14)  # C: if (trig_mode == IOAPIC_EDGE_TRIG) remote_irr = 0
+        self.redirtbl[pin] = low
 
 
 # -- coalesced MMIO (virt/kvm/coalesced_mmio.c) -------------------------------------------
@@ -565,11 +646,25 @@ class CoalescedRing:
         self.last = (self.last + 1) % self.max
 
 
-def coalesced_in_range(zone_addr: int, zone_size: int, addr: int, length: int) -> bool:
-    """``coalesced_mmio_in_range``, the same in 2012 and today, in its order:
-    ``len < 0`` -> no; ``addr + len`` overflows -> no; ``addr < zone.addr`` ->
-    no; ``addr + len > zone.addr + zone.size`` (u64, size a ``__u32``) -> no;
-    otherwise yes (the end may equal the zone's end)."""
+def coalesced_in_range(zone_addr: int, zone_size: int, addr: int, length: int, era: str = "today") -> bool:
+    """``coalesced_mmio_in_range``: does the zone contain ``(addr, len)``?
+
+    * **today** (and the 3.4 copy of 2012), in its order: ``len < 0`` -> no;
+      ``addr + len`` overflows -> no; ``addr < zone.addr`` -> no;
+      ``addr + len > zone.addr + zone.size`` (u64, size a ``__u32``) -> no;
+      otherwise yes (the end may equal the zone's end).
+    * **2011** (Linux 3.2): only ``zone.addr <= addr`` and
+      ``addr + len <= zone.addr + zone.size``, both sums in u64 with ``len``
+      sign-extended: no ``len < 0`` test and no overflow test. So a write
+      (2**64-4, 4) lies in a zone (2**64-4096, 4096) (both sums wrap to 0),
+      and an unregister (2**32+8, 0x80000000) (``size`` read as ``int``:
+      -2**31) lies in a zone (2**32, 4096). A negative length that passes is
+      accepted, and the write then copies ``len`` bytes through a huge
+      ``size_t``: see :meth:`CoalescedZone._write`.
+    """
+    if era == "2011":
+        # C (3.2): addr >= zone.addr && addr + len <= zone.addr + zone.size, u64, len sign-extended
+        return zone_addr <= addr and u64(addr + length) <= u64(zone_addr + u32(zone_size))
     if length < 0:
         return False
     end = u64(addr + length)  # C: addr + len, int -> u64 (len >= 0 here)
@@ -583,11 +678,13 @@ def coalesced_in_range(zone_addr: int, zone_size: int, addr: int, length: int) -
 
 
 class CoalescedZone(Device):
-    """A coalesced MMIO zone (one device per zone since 2011), registered on the
-    MMIO bus as ``(zone.addr, c_int(zone.size))``: ``zone.size`` is a ``__u32``
-    passed to ``int len``, so sizes >= 2**31 arrive negative.
+    """A coalesced MMIO zone (one device per zone since 2011), registered as
+    ``(zone.addr, c_int(zone.size))``: ``zone.size`` is a ``__u32`` passed to
+    ``int len``, so sizes >= 2**31 arrive negative. ``pio`` (today only,
+    ``zone->pio``): the zone lives on the PIO bus instead of MMIO (in 2011
+    the field was padding and every zone is MMIO).
 
-    Write: outside the zone (:func:`coalesced_in_range`) or ring full
+    Write: outside the zone (:func:`coalesced_in_range`, era-dependent) or ring full
     (:meth:`CoalescedRing.has_room`, era-dependent) -> ``-EOPNOTSUPP``;
     otherwise append ``(addr, len, data)`` to the shared ring and return 0.
     No read op (reads are ``-EOPNOTSUPP``). ``destructor()`` is the kernel's
@@ -604,11 +701,13 @@ class CoalescedZone(Device):
         *,
         era: str = "today",
         on_destroy: Callable[[Any], None] | None = None,
+        pio: int = 0,
     ):
         self.ring = ring
         super().__init__(dev_id, "coalesced_ring", era=era, log=ring.log)
         self.addr = addr
         self.size = u32(size)  # struct kvm_coalesced_mmio_zone.size is __u32
+        self.pio = pio if era == "today" else 0  # C (2011): __u32 pad, no pio field
         self.destroyed = False
         self._on_destroy = on_destroy
 
@@ -616,8 +715,12 @@ class CoalescedZone(Device):
     def bus_len(self) -> int:
         return c_int(self.size)  # C: u32 zone.size -> int len of kvm_io_bus_register_dev
 
+    @property
+    def bus(self) -> str:
+        return "pio" if self.pio else "mmio"  # C: zone->pio ? KVM_PIO_BUS : KVM_MMIO_BUS
+
     def contains(self, addr: int, length: int) -> bool:
-        return coalesced_in_range(self.addr, self.size, addr, length)
+        return coalesced_in_range(self.addr, self.size, addr, length, self.era)
 
     def _write(self, addr, length, data):
         if not self.contains(addr, length):
@@ -625,7 +728,10 @@ class CoalescedZone(Device):
         if not self.ring.has_room():
             return -EOPNOTSUPP
         self.ring.push(addr, length, data)
-        self._note("ring", addr, length, bytes(data[: max(length, 0)]).hex())
+        # 2011 only: a negative length passes the range check; the kernel then
+        # memcpy()s len bytes as a huge size_t and does not survive it.
+        detail = "negative len: the kernel's memcpy would not survive this" if length < 0 else ""
+        self._note("ring", addr, length, bytes(data[: max(length, 0)]).hex(), detail)
         return 0
 
     def destructor(self) -> None:

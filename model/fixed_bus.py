@@ -55,9 +55,12 @@ at registration: the table is rebuilt by a sweep in O(n log n + size of the
 table), where the table's size is the sum of ``k`` over its segments (O(n^2) in
 the worst case of n nested ranges).
 
-Registration errors follow the linear bus exactly (300 devices counting every
-device, ``-ENOSPC`` before allocating, unregister allocating before it searches),
-so that allocation faults and capacity limits hit both buses alike.
+Registration follows the contract of the era ``fixed`` is paired with, today's,
+exactly as the linear reference keeps it in that era (issue 18): 1000 devices
+with ioeventfds not counted, ``-ENOSPC`` before allocating, unregister that
+looks the device up first (0 when absent) and then allocates (``-ENOMEM``,
+the bus left as it was), so that allocation faults and capacity limits hit
+both buses alike.
 """
 
 from __future__ import annotations
@@ -68,14 +71,27 @@ from typing import Any
 from iobus_verify.model.cints import INT, check_access
 from iobus_verify.model.comparators import fixed_extent, fixed_point_cmp
 from iobus_verify.model.kbsearch import bsearch_today
-from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
+from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_TODAY
 from iobus_verify.model.offering import OfferingBus, remove_moving_last
-from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, AllocationHook, always_allocate
+from iobus_verify.model.protocol import ENOMEM, ENOSPC, AllocationHook, always_allocate
 
 FIXED_SUMMARY = (
     "this project's design: linear-order entries plus a segment table; "
     "same device order as the linear bus in O(log n + k) comparisons"
 )
+
+
+@dataclass(frozen=True)
+class RegistrationContract:
+    """The registration rule a bus keeps, for the machine's capacity invariant
+    (``properties/machine.py`` reads ``bus.variant.capacity_excludes_ioeventfds``)."""
+
+    name: str
+    capacity_excludes_ioeventfds: bool
+
+
+#: Today's contract (ioeventfds do not count against NR_IOBUS_DEVS).
+TODAY_CONTRACT = RegistrationContract("today", True)
 
 
 @dataclass(frozen=True)
@@ -122,9 +138,13 @@ class FixedBus(OfferingBus):
 
     name = "fixed"
 
-    def __init__(self, capacity: int = NR_IOBUS_DEVS_2011, *, alloc: AllocationHook = always_allocate):
+    #: what the machine's capacity invariant reads (see RegistrationContract)
+    variant = TODAY_CONTRACT
+    capacity_excludes_ioeventfds = True
+
+    def __init__(self, capacity: int | None = None, *, alloc: AllocationHook = always_allocate):
         super().__init__()
-        self.capacity = capacity
+        self.capacity = NR_IOBUS_DEVS_TODAY if capacity is None else capacity
         self._alloc = alloc
         self._entries: list[tuple[int, int, Any]] = []
         self._table: tuple[Segment, ...] = ()
@@ -136,19 +156,21 @@ class FixedBus(OfferingBus):
 
     def register(self, addr: int, length: int, dev: Any) -> int:
         check_access("register", addr, length)  # a gpa_t and an int, as the C bridge checks
-        if len(self._entries) > self.capacity - 1:
+        counted = sum(1 for e in self._entries if not getattr(e[2], "ioeventfd", False))
+        if counted > self.capacity - 1:  # today: dev_count - ioeventfd_count > NR_IOBUS_DEVS - 1
             return -ENOSPC
-        if not self._alloc("register:kzalloc"):
+        if not self._alloc("register:kmalloc"):
             return -ENOMEM
         self._entries.append((addr, length, dev))
         self._rebuild()
         return 0
 
     def unregister(self, dev: Any) -> int:
-        if not self._alloc("unregister:kzalloc"):
-            return -ENOMEM
-        if not remove_moving_last(self._entries, dev):  # as the linear bus does
-            return -ENOENT
+        if not any(e[2] is dev for e in self._entries):
+            return 0  # today: an absent device is not an error
+        if not self._alloc("unregister:kmalloc"):
+            return -ENOMEM  # the bus is left as it was
+        remove_moving_last(self._entries, dev)  # as the linear bus does
         self._rebuild()
         return 0
 

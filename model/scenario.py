@@ -14,7 +14,8 @@ The ops (``schemas/iobus-scenario-1.schema.json`` is the normative form)::
     {"op": "ioeventfd", "action": "assign", "id": "e1", "bus": "pio"|"mmio",
      "addr": A, "len": N, "datamatch": null|D}
     {"op": "ioeventfd", "action": "deassign", "id": "e1"}
-    {"op": "coalesced_mmio", "action": "register"|"unregister", "id": "z1", "addr": A, "size": S}
+    {"op": "coalesced_mmio", "action": "register"|"unregister", "id": "z1", "addr": A, "size": S,
+     "pio": 0|1}  (optional, today's zone->pio, a __u32: 0 MMIO, 1 PIO, else -EINVAL; padding in 2011)
     {"op": "probe", "action": "register", "id": "p1", "bus": B, "addr": A, "len": N,
      "accepts": "range"|"all"|"none"}
     {"op": "probe", "action": "unregister", "id": "p1"}
@@ -64,6 +65,7 @@ class Op:
     datamatch: int | None = None
     accepts: str | None = None
     speaker: bool | None = None
+    pio: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the fields this op has (``datamatch`` kept as null on
@@ -135,7 +137,7 @@ def op_from_dict(d: Mapping[str, Any], index: int | None = None) -> Op:
     unknown = set(d) - _OP_FIELDS
     if unknown:
         raise UsageError(f"{where}unknown field {sorted(unknown)[0]!r} in a {d['op']!r} op")
-    kw = {k: (int(v) if k in ("addr", "len", "size", "datamatch") and isinstance(v, float) else v) for k, v in d.items()}
+    kw = {k: (int(v) if k in ("addr", "len", "size", "datamatch", "pio") and isinstance(v, float) else v) for k, v in d.items()}
     length = kw.get("len")
     if kw["op"] == "write" and isinstance(length, int) and not isinstance(length, bool):
         write_bytes(length, kw.get("data"), where)

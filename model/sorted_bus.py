@@ -270,7 +270,7 @@ class NamedBus:
     reference: bool = False
     #: Which kernel's device rules and ioctl checks the VM pairs with this bus:
     #: "2011" (the patch's era) or "today". The linear reference takes the era
-    #: of the bus it is compared with.
+    #: of the bus it is compared with, and that era's registration contract.
     era: str = "today"
 
 
@@ -284,12 +284,14 @@ def _range_factory(variant: Variant) -> Callable[..., RangeBus]:
 
 def _registry() -> dict[str, NamedBus]:
     from iobus_verify.model.fixed_bus import FIXED_SUMMARY, FixedBus
-    from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011, LinearBus
+    from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011, NR_IOBUS_DEVS_TODAY, LinearBus
 
     return {
         "linear": NamedBus(
             "linear",
-            "the reference: the pre-patch linear scan in registration order, 300 devices",
+            "the reference: the pre-patch linear scan in registration order, with the era's "
+            "registration contract (2011: 300 devices, -ENOENT; today: 1000 non-ioeventfd devices, "
+            "0 for an absent device)",
             LinearBus,
             NR_IOBUS_DEVS_2011,
             reference=True,
@@ -297,7 +299,7 @@ def _registry() -> dict[str, NamedBus]:
         ),
         SEED_2011.name: NamedBus(SEED_2011.name, SEED_2011.summary, _range_factory(SEED_2011), SEED_2011.capacity, era="2011"),
         UPSTREAM.name: NamedBus(UPSTREAM.name, UPSTREAM.summary, _range_factory(UPSTREAM), UPSTREAM.capacity),
-        "fixed": NamedBus("fixed", FIXED_SUMMARY, FixedBus, NR_IOBUS_DEVS_2011),
+        "fixed": NamedBus("fixed", FIXED_SUMMARY, FixedBus, NR_IOBUS_DEVS_TODAY),
     }
 
 

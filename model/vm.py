@@ -24,7 +24,10 @@ space has (the kernel's ioctl-level rules), one :class:`Step` per scenario op.
 * ``coalesced_mmio`` register (``zone.size`` a u32 passed as ``int len``:
   :func:`~iobus_verify.model.cints.c_int`; 2011 returns 0 even when the bus
   registration fails, today its error) and unregister (every zone that
-  CONTAINS the requested range is removed; always returns 0).
+  CONTAINS the requested range is removed; always returns 0). Today a zone
+  has ``pio`` (0: MMIO bus, 1: PIO bus, anything else ``-EINVAL`` on register
+  and unregister) and unregister removes only zones with the same ``pio``;
+  in 2011 the field was padding: every zone is MMIO.
 * ``probe`` register/unregister (``-ENOENT`` for an id that is not live),
   guest ``write``/``read``, and ``fail_alloc`` (the next allocation on that
   bus fails: :meth:`FailNth.fail_next`).
@@ -35,6 +38,11 @@ whatever the unregister returned; today the bus unregister destroys the device
 (a bus that returns 0 without destroying, such as the pre-patch linear
 reference, is completed by the VM), and after a failed unregister the callers
 do nothing more.
+
+The linear reference (a spec of kind ``reference``) is built with the VM's
+era's registration contract (:class:`~iobus_verify.model.linear_bus.LinearBus`
+``era=``): 2011 300 devices counting every one, ``-ENOENT`` for an absent
+device; today 1000 devices not counting ioeventfds, 0 for an absent device.
 
 Every bus call's result is logged under the owner ``"vm"`` so that a
 registration divergence is seen even where the ioctl hides it. The device that
@@ -162,7 +170,7 @@ class VM:
         self.op_timeout = op_timeout
         use_alloc = alloc_faults and getattr(spec, "accepts_alloc", False)
         self.allocs: dict[str, FailNth] = {b: FailNth() for b in BUSES} if use_alloc else {}
-        self.buses: dict[str, Any] = {b: spec.make(capacity, alloc=self.allocs.get(b)) for b in BUSES}
+        self.buses: dict[str, Any] = {b: self._make_bus(spec, capacity, self.allocs.get(b)) for b in BUSES}
         self.op_index = 0
         self.broken: str | None = None
         # kernel objects
@@ -179,6 +187,16 @@ class VM:
         self._vm_log: list[D.LogEntry] = []
         self._logs: dict[str, list] = {"vm": self._vm_log}
         self._accepted: list[Any] = []
+
+    def _make_bus(self, spec: Any, capacity: int | None, alloc: Any) -> Any:
+        if getattr(spec, "kind", None) == "reference":
+            # The reference is the linear scan with the era's registration contract
+            # (issue 18): its capacity, ioeventfd counting and absent-device result.
+            from iobus_verify.model.linear_bus import LinearBus
+            from iobus_verify.model.protocol import always_allocate
+
+            return LinearBus(capacity, era=self.era, alloc=alloc if alloc is not None else always_allocate)
+        return spec.make(capacity, alloc=alloc)
 
     @property
     def pio(self) -> Any:
@@ -289,9 +307,9 @@ class VM:
                 return self.deassign_ioeventfd(_need(op, "id")), None
         elif kind == "coalesced_mmio":
             if op.action == "register":
-                return self.register_zone(_need(op, "id"), _need(op, "addr"), _need(op, "size")), None
+                return self.register_zone(_need(op, "id"), _need(op, "addr"), _need(op, "size"), op.pio or 0), None
             if op.action == "unregister":
-                return self.unregister_zone(op.addr, op.size, op.id), None
+                return self.unregister_zone(op.addr, op.size, op.id, op.pio), None
         elif kind == "probe":
             if op.action == "register":
                 return self.register_probe(_need(op, "id"), _need(op, "bus"), _need(op, "addr"), _need(op, "len"), op.accepts or "range"), None
@@ -408,10 +426,12 @@ class VM:
         return 0
 
     # -- coalesced MMIO -------------------------------------------------------------------
-    def register_zone(self, dev_id: str, addr: int, size: int) -> int:
+    def register_zone(self, dev_id: str, addr: int, size: int, pio: int = 0) -> int:
         self._fresh(dev_id)
-        z = self._adopt(D.CoalescedZone(dev_id, addr, size, self.ring, era=self.era, on_destroy=self._drop_zone))
-        rc = self._register("mmio", addr, c_int(size), z)  # C: __u32 size -> int len
+        if self.era == "today" and pio not in (0, 1):
+            return -EINVAL  # C: if (zone->pio != 1 && zone->pio != 0) return -EINVAL;
+        z = self._adopt(D.CoalescedZone(dev_id, addr, size, self.ring, era=self.era, on_destroy=self._drop_zone, pio=pio))
+        rc = self._register(z.bus, addr, c_int(size), z)  # C: __u32 size -> int len
         if rc < 0:
             # 2011 (3.4 copy): kfree(dev) and return 0; today: return the error.
             return 0 if self.era == "2011" else rc
@@ -422,17 +442,23 @@ class VM:
         if z in self.zones:
             self.zones.remove(z)  # coalesced_mmio_destructor: list_del
 
-    def unregister_zone(self, addr: int | None, size: int | None, dev_id: str | None = None) -> int:
+    def unregister_zone(self, addr: int | None, size: int | None, dev_id: str | None = None, pio: int | None = None) -> int:
         if addr is None or size is None:
             z = next((z for z in self.zones if z.id == dev_id), None)
             if z is None:
                 return 0  # nothing contains an unknown range; the ioctl returns 0
             addr, size = z.addr, z.size
+            pio = z.pio if pio is None else pio
+        pio = pio or 0
+        if self.era == "today" and pio not in (0, 1):
+            return -EINVAL  # C: if (zone->pio != 1 && zone->pio != 0) return -EINVAL;
         for z in list(self.zones):  # list_for_each_entry_safe
             if z not in self.zones:
                 continue
+            if self.era == "today" and z.pio != pio:
+                continue  # C (today): zone->pio == dev->zone.pio && ...
             if z.contains(addr, c_int(size)):  # C: coalesced_mmio_in_range(dev, zone->addr, zone->size)
-                rc = self._unregister("mmio", z)
+                rc = self._unregister(z.bus, z)
                 if self.era == "2011":
                     z.destructor()  # kvm_iodevice_destructor, whatever the unregister returned
                 elif rc != 0:

@@ -140,7 +140,7 @@ def _run(make, ops, capacity):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, capacity=st.sampled_from([3, 300]))
 def test_c_linear_equals_python_linear(linear_c, ops, capacity):
-    assert _run(linear_c.make, ops, capacity) == _run(lambda c, alloc: LinearBus(c, alloc=alloc), ops, capacity)
+    assert _run(linear_c.make, ops, capacity) == _run(lambda c, alloc: LinearBus(c, era="2011", alloc=alloc), ops, capacity)
 
 
 @seed(20110709)

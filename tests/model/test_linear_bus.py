@@ -1,6 +1,6 @@
 """The pre-patch linear bus: register, unregister, capacity, scan order."""
 
-from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011, LinearBus
+from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011, NR_IOBUS_DEVS_TODAY, LinearBus
 from iobus_verify.model.protocol import ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, FailNth
 
 
@@ -21,7 +21,7 @@ class Dev:
 
 
 def test_capacity_is_the_patchs_300():
-    bus = LinearBus()
+    bus = LinearBus(era="2011")
     assert bus.capacity == NR_IOBUS_DEVS_2011 == 300
     for i in range(300):
         assert bus.register(0, 1, Dev(str(i))) == 0
@@ -46,7 +46,7 @@ def test_scan_in_array_order_until_a_device_returns_zero():
 
 def test_unregister_moves_the_last_device_into_the_hole():
     devs = [Dev(n) for n in "abcd"]
-    bus = LinearBus(8)
+    bus = LinearBus(8, era="2011")
     for d in devs:
         bus.register(0, 1, d)
     assert bus.unregister(devs[1]) == 0
@@ -58,7 +58,7 @@ def test_unregister_moves_the_last_device_into_the_hole():
 
 def test_unregister_allocates_before_searching():
     alloc = FailNth(2)
-    bus = LinearBus(8, alloc=alloc)
+    bus = LinearBus(8, era="2011", alloc=alloc)
     d = Dev("a")
     assert bus.register(0, 1, d) == 0  # allocation 1
     assert bus.unregister(Dev("absent")) == -ENOMEM  # allocation 2 fails before the search
@@ -68,10 +68,51 @@ def test_unregister_allocates_before_searching():
 
 def test_register_checks_capacity_before_allocating():
     alloc = FailNth(2)
-    bus = LinearBus(1, alloc=alloc)
+    bus = LinearBus(1, era="2011", alloc=alloc)
     assert bus.register(0, 1, Dev("a")) == 0
     assert bus.register(0, 1, Dev("b")) == -ENOSPC  # no allocation consulted
     assert alloc.calls == 1
     bus2 = LinearBus(4, alloc=FailNth(1))
     assert bus2.register(0, 1, Dev("a")) == -ENOMEM
     assert bus2.ranges() == []
+
+
+class Eventfd(Dev):
+    ioeventfd = True
+
+
+def test_today_contract_counts_1000_devices_without_ioeventfds():
+    """Expected values derived by hand from today's kvm_io_bus_register_dev
+    (linux-next 03b9d314): ``dev_count - ioeventfd_count > NR_IOBUS_DEVS - 1``
+    gives -ENOSPC, NR_IOBUS_DEVS = 1000; ioeventfds do not count."""
+    bus = LinearBus(era="today")
+    assert bus.capacity == NR_IOBUS_DEVS_TODAY == 1000
+    small = LinearBus(2, era="today")
+    assert small.register(0, 1, Eventfd("e1")) == 0
+    assert small.register(0, 1, Eventfd("e2")) == 0
+    assert small.register(0, 1, Eventfd("e3")) == 0  # 3 ioeventfds, 0 counted
+    assert small.register(0, 1, Dev("a")) == 0
+    assert small.register(0, 1, Dev("b")) == 0
+    assert small.register(0, 1, Dev("c")) == -ENOSPC  # 2 counted: 2 > 2 - 1
+    assert small.register(0, 1, Eventfd("e4")) == -ENOSPC  # the check applies to any device
+    # the 2011 contract counts every device: the third ioeventfd already fills a bus of 2
+    old = LinearBus(2, era="2011")
+    assert [old.register(0, 1, Eventfd(f"e{i}")) for i in range(3)] == [0, 0, -ENOSPC]
+
+
+def test_today_contract_unregister_absent_is_zero_and_searches_first():
+    """Derived by hand from today's kvm_io_bus_unregister_dev: the device is
+    looked up first and an absent one returns 0 without allocating; a failed
+    allocation is -ENOMEM (the linear contract keeps the bus: dropping it is
+    what the upstream range bus changes, and stays a finding)."""
+    alloc = FailNth(2)
+    bus = LinearBus(8, era="today", alloc=alloc)
+    a, b = Dev("a"), Dev("b")
+    assert bus.register(0, 1, a) == 0  # allocation 1
+    assert bus.unregister(Dev("absent")) == 0  # no allocation consulted
+    assert alloc.calls == 1
+    assert bus.unregister(a) == -ENOMEM  # allocation 2 fails
+    assert [d.name for _, _, d in bus.ranges()] == ["a"]
+    assert bus.register(0, 1, b) == 0
+    assert bus.unregister(a) == 0  # the last device moves into the hole
+    assert [d.name for _, _, d in bus.ranges()] == ["b"]

@@ -62,7 +62,7 @@ def disjoint_ranges(draw):
 @settings(max_examples=60, deadline=None)
 @given(ranges=disjoint_ranges(), data=st.data())
 def test_every_variant_equals_the_linear_bus_on_disjoint_ranges(name, ranges, data):
-    ref, bus = LinearBus(300), REGISTRY[name].factory(300)
+    ref, bus = LinearBus(300, era=REGISTRY[name].era), REGISTRY[name].factory(300)
     devs = [Dev(f"d{i}", a, n) for i, (a, n) in enumerate(ranges)]
     for (a, n), d in zip(ranges, devs):
         assert ref.register(a, n, d) == bus.register(a, n, d) == 0
@@ -78,7 +78,7 @@ def test_every_variant_equals_the_linear_bus_on_disjoint_ranges(name, ranges, da
 
 def test_seed_experiment_200_devices_on_one_byte():
     """The patch's experiment: 200 ioeventfds on one byte, an access to another byte."""
-    ref, seed = LinearBus(300), RangeBus(SEED_2011)
+    ref, seed = LinearBus(300, era="2011"), RangeBus(SEED_2011)
     for i in range(200):
         d = Dev(f"e{i}", 0x1000, 1)
         ref.register(0x1000, 1, d)

@@ -78,21 +78,82 @@ def classify(op: Any, ref_step: Any, bus_step: Any) -> DivergenceClass | None:
     return None
 
 
+def show_range(addr: int, length: int) -> str:
+    """A range in the one notation of every message: its bytes
+    ``[addr, addr + u32(len))`` in hex, clipped at 2^64, with the C length
+    when it is not a plain positive size: ``[0x20, 0x22)``,
+    ``[0x1, 0x100000000) (len -1)``, ``[0x10, 0x10) (len 0)``."""
+    hi = min(addr + (length & 0xFFFFFFFF), 1 << 64)
+    end = "2^64" if hi == 1 << 64 else f"{hi:#x}"
+    return f"[{addr:#x}, {end})" + ("" if length > 0 else f" (len {length})")
+
+
+def describe_op(op: Any) -> str:
+    """An op (its JSON dict or an Op) in words: ``read pio [0x21, 0x23)``,
+    ``write mmio [0x2, 0x3) data 00``, ``probe p1 register mmio [0x0, 0x3)``."""
+    d = dict(op) if isinstance(op, Mapping) else op.to_dict()
+    kind = d.get("op", "?")
+    parts = [str(kind)]
+    if d.get("id") is not None:
+        parts.append(str(d["id"]))
+    if d.get("action"):
+        parts.append(str(d["action"]))
+    if kind == "coalesced_mmio" and "addr" in d:
+        parts.append("mmio")
+        if d.get("size") is not None:
+            parts.append(f"[{d['addr']:#x}, {d['addr'] + (d['size'] & 0xFFFFFFFF):#x})" if d["size"] else f"[{d['addr']:#x}, {d['addr']:#x}) (size 0)")
+        else:
+            parts.append(f"at {d['addr']:#x}")
+    elif "addr" in d:
+        parts.append(str(d.get("bus", "mmio")))
+        parts.append(show_range(int(d["addr"]), int(d.get("len", 0))))
+    elif d.get("bus"):
+        parts.append(str(d["bus"]))
+    if kind == "write" and d.get("data"):
+        parts.append(f"data {d['data']}")
+    if kind == "ioeventfd" and d.get("action") == "assign":
+        dm = d.get("datamatch")
+        parts.append("any data" if dm is None else f"datamatch {dm:#x}")
+    if kind == "probe" and d.get("accepts") not in (None, "range"):
+        parts.append(f"accepts {d['accepts']}")
+    if kind == "create_pit2" and d.get("speaker") is not None:
+        parts.append("with speaker" if d["speaker"] else "without speaker")
+    return " ".join(parts)
+
+
+def _rc(rc: int) -> str:
+    from iobus_verify.model.protocol import errno_name
+
+    return "0" if rc == 0 else errno_name(rc)
+
+
+def _who(step: Any) -> str:
+    """``pic_master took it`` / ``no device took it (-EOPNOTSUPP)``, with a
+    read's bytes and the owner when it is not the device itself."""
+    if step.device:
+        owner = f" (part of {step.owner})" if step.owner and step.owner != step.device else ""
+        text = f"{step.device}{owner} took it"
+        if step.rc != 0:
+            text += f" ({_rc(step.rc)})"
+    else:
+        text = f"no device took it ({_rc(step.rc)})"
+    if step.data is not None:
+        text += f", read {step.data}" if step.data else ", read no bytes"
+    return text
+
+
 def explain(op: Any, ref_step: Any, bus_step: Any) -> str | None:
-    """A one-line explanation of the divergence on ``op``, or None."""
+    """A one-line explanation of the divergence on ``op``, or None: the class,
+    then what the reference did and what the bus did, in words."""
     cls = classify(op, ref_step, bus_step)
     if cls is None:
         return None
     if cls is DivergenceClass.ERROR:
         return f"ERROR: {bus_step.error}"
-
-    def who(s):
-        return f"{s.device} (owner {s.owner})" if s.device else "no device"
-
     logs = log_difference(ref_step, bus_step)
     if cls is DivergenceClass.REGISTRATION:
         return f"REGISTRATION: reference rc {ref_step.rc}, bus rc {bus_step.rc}" + (f"; {logs}" if logs else "")
-    line = f"{cls.value}: reference {who(ref_step)} rc {ref_step.rc} data {ref_step.data}; bus {who(bus_step)} rc {bus_step.rc} data {bus_step.data}"
+    line = f"{cls.value}: on the reference {_who(ref_step)}; on the bus {_who(bus_step)}"
     return line + (f"; {logs}" if logs and cls is DivergenceClass.DATA else "")
 
 

@@ -68,5 +68,7 @@ def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = N
 
 
 def _describe(op: dict[str, Any]) -> str:
-    fields = ", ".join(f"{k}={hex(v) if k in ('addr', 'size') and isinstance(v, int) else v}" for k, v in op.items() if k != "op")
-    return f"{op['op']} {fields}".strip()
+    """The op in words (one notation for ranges; see ``divergence.describe_op``)."""
+    from iobus_verify.model.divergence import describe_op
+
+    return describe_op(op)

@@ -25,9 +25,22 @@ def safe_name(name: str) -> str:
 
 
 def scenario_path(result: Result) -> str:
-    """Where a finding's scenario is written, relative to the bus folder."""
+    """Where a finding's scenario is written, relative to the bus folder:
+    ``scenarios/<result id>.json`` (ids are unique in a report, and most
+    already name the class: ``differential.MISSED.json``)."""
     assert result.finding is not None
-    return f"scenarios/{safe_name(result.id)}.{safe_name(result.finding.cls)}.json"
+    return f"scenarios/{safe_name(result.id)}.json"
+
+
+def replay_command(result: Result, spec: str, bus_dir: Path | str | None = None) -> str:
+    """The shell command that replays a finding's scenario, runnable from the
+    folder where ``check`` ran: the scenario's path is ``bus_dir`` (as the
+    user gave ``--out``) joined with :func:`scenario_path`."""
+    import shlex
+
+    rel = scenario_path(result)
+    path = rel if bus_dir is None else str(Path(bus_dir) / rel)
+    return f"iobus-verify replay {shlex.quote(path)} --bus {shlex.quote(spec)}"
 
 
 def scenario_files(report: Report) -> dict[str, dict[str, Any]]:
@@ -59,9 +72,13 @@ def write_outputs(report: Report, bus_dir: Path, previous: Report | None = None)
         scen_dir.mkdir(exist_ok=True)
         (bus_dir / path).write_text(json.dumps(scen, indent=2) + "\n")
     paths["md"] = bus_dir / "report.md"
-    paths["md"].write_text(render_md.render(report))
+    paths["md"].write_text(render_md.render(report, bus_dir=bus_dir))
     paths["html"] = bus_dir / "report.html"
-    paths["html"].write_text(render_html.render_report(report, previous=previous))
+    paths["html"].write_text(render_html.render_report(report, previous=previous, bus_dir=bus_dir))
+    pages = bus_dir / "findings"
+    for r in report.findings:
+        pages.mkdir(exist_ok=True)
+        (bus_dir / render_html.finding_page_path(r)).write_text(render_html.render_finding_page(report, r, bus_dir))
     paths["junit"] = bus_dir / "junit.xml"
     paths["junit"].write_text(render_junit.render(report))
     return paths

@@ -10,7 +10,8 @@ from typing import Iterable, Sequence
 from iobus_verify.reports import coverage as cov
 from iobus_verify.reports.records import Result
 from iobus_verify.reports.report import Report
-from iobus_verify.reports.svg import hex_range, interval_diagram, intervals_from_counterexample, intervals_from_scenario
+from iobus_verify.reports.scene import Scene, finding_scene
+from iobus_verify.reports.svg import choice_line, hex_range, scene_diagram
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2329;max-width:1180px;margin:0 auto;padding:18px 28px 60px;background:#fafbfc}
@@ -55,19 +56,39 @@ def verdict_badge(verdict: str) -> str:
     return f'<span class="verdict v-{escape(verdict)}">{escape(verdict)}</span>'
 
 
-def finding_diagram(r: Result, title: str | None = None) -> str | None:
-    """The interval diagram of a finding, or None when it has no ranges."""
+def finding_diagram(r: Result, title: str | None = None, spec: str | None = None, bus_name: str = "bus") -> str | None:
+    """The interval diagram of a finding (its scenario replayed on ``spec``
+    when given), or None when it has no ranges."""
+    scene = finding_scene(r, spec, bus_name)
+    if scene is None or not (scene.ranges or scene.access):
+        return None
+    return scene_diagram(scene, title if title is not None else f"{r.id}: {finding_title(r)}")
+
+
+def finding_title(r: Result) -> str:
     f = r.finding
-    if f is None:
-        return None
-    rows = []
-    if f.counterexample:
-        rows = intervals_from_counterexample(f.counterexample)
-    elif f.scenario:
-        rows = intervals_from_scenario(f.scenario)
-    if not rows:
-        return None
-    return interval_diagram(rows, title if title is not None else f"{r.id}: {f.cls}")
+    assert f is not None
+    return f"{f.cls} @ {f.condition}" if f.condition is not None else f.cls
+
+
+def scene_table(scene: Scene) -> list[str]:
+    """The picture's ranges as a table (what the diagram draws, in text)."""
+    order = scene.has_array
+    head = "<tr><th>device</th><th>bytes</th>" + ("<th>linear pos</th><th>array pos</th>" if order else "") + "<th>chosen by</th></tr>"
+    out = ['<table class="scene">', head]
+    for x in list(scene.ranges) + ([scene.access] if scene.access else []):
+        who = []
+        if not x.access and x.label == scene.reference:
+            who.append("linear (reference)")
+        if not x.access and x.label == scene.chosen:
+            who.append(scene.bus_name)
+        pos = ""
+        if order:
+            pos = "".join(f'<td class="num">{"" if x.access else ("-" if v is None else v + 1)}</td>' for v in (x.linear, x.array))
+        name = f"<strong>{escape(x.label)}</strong> (the operation)" if x.access else f"<code>{escape(x.label)}</code>"
+        out.append(f"<tr><td>{name}</td><td><code>{escape(hex_range(x.addr, x.length))}</code></td>{pos}<td>{escape(', '.join(who))}</td></tr>")
+    out.append("</table>")
+    return out
 
 
 def coverage_html(r: Result) -> list[str]:
@@ -95,31 +116,42 @@ def coverage_html(r: Result) -> list[str]:
 
 
 def finding_section(
-    r: Result, anchor: str, scenario_href: str | None, spec: str, heading: str = "h3", contract: str | None = None
+    r: Result,
+    anchor: str,
+    scenario_href: str | None,
+    spec: str,
+    heading: str = "h3",
+    contract: str | None = None,
+    bus_name: str = "bus",
+    replay: str | None = None,
 ) -> list[str]:
+    """A finding's card: what happened (in words, then as a picture and a
+    table of the ranges), how it was checked, its conditions, its scenario and
+    the command that replays it."""
     f = r.finding
     assert f is not None
-    title = f"{f.cls} @ {f.condition}" if f.condition is not None else f.cls
-    out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(title)}</{heading}>"]
+    out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(finding_title(r))}</{heading}>"]
     out.append(f"<p>{escape(f.explanation)}</p>")
+    scene = finding_scene(r, spec, bus_name)
+    if scene is not None:
+        line = choice_line(scene)
+        if line:
+            out.append(f"<p><strong>{escape(line)}</strong></p>")
     status = cov.contract_status(r, contract)
     if status:
         out.append(f'<p class="{"unknown" if f.outside_contract else "meta"}">Contract: {escape(status)}</p>')
+    if scene is not None and (scene.ranges or scene.access):
+        out.append(f'<div class="diagram">{scene_diagram(scene, f"{bus_name} · {r.id}: {finding_title(r)}")}</div>')
+        out += scene_table(scene)
+    if scenario_href:
+        cmd = replay or f"iobus-verify replay {scenario_href} --bus {spec}"
+        out.append(
+            f'<p>Scenario: <a href="{escape(scenario_href)}">{escape(scenario_href)}</a>. '
+            f"Replay it, from the folder where <code>check</code> ran, with<br><code>{escape(cmd)}</code></p>"
+        )
     if r.detail:
         out.append(f'<p class="meta">How it was checked: {escape(r.detail)}</p>')
     out += coverage_html(r)
-    if f.counterexample:
-        out.append("<ul>")
-        for e in f.counterexample:
-            label = str(e.get("label", e.get("role", "range")))
-            out.append(f"<li>{escape(label)}: <code>{escape(hex_range(int(e['addr']), int(e['len'])))}</code></li>")
-        out.append("</ul>")
-    svg = finding_diagram(r)
-    if svg:
-        out.append(f'<div class="diagram">{svg}</div>')
-    if scenario_href:
-        cmd = f"iobus-verify replay {scenario_href} --bus {json.dumps(spec)}"
-        out.append(f'<p>Scenario: <a href="{escape(scenario_href)}">{escape(scenario_href)}</a>; replay with <code>{escape(cmd)}</code></p>')
     if f.scenario is not None:
         out.append("<details><summary>scenario JSON</summary>")
         out.append(f"<pre>{escape(json.dumps(f.scenario, indent=2))}</pre></details>")
@@ -168,8 +200,8 @@ def gate_section(report: Report) -> list[str]:
     return out
 
 
-def render_report(report: Report, previous: Report | None = None) -> str:
-    from iobus_verify.reports.outputs import scenario_path
+def render_report(report: Report, previous: Report | None = None, bus_dir=None) -> str:
+    from iobus_verify.reports.outputs import replay_command, scenario_path
     from iobus_verify.reports.render_md import anchor
 
     b = report.bus
@@ -215,8 +247,55 @@ def render_report(report: Report, previous: Report | None = None) -> str:
         body.append("<h2>Findings</h2>")
         for r in report.findings:
             href = scenario_path(r) if r.finding.scenario is not None else None
-            body += finding_section(r, anchor(r), href, b.spec, contract=report.contract)
+            cmd = replay_command(r, b.spec, bus_dir) if href else None
+            body += finding_section(r, anchor(r), href, b.spec, contract=report.contract, bus_name=b.name, replay=cmd)
     return page(f"iobus-verify: {b.name}", body)
+
+
+def finding_page_path(r: Result) -> str:
+    """Where a finding's own page is written, relative to the bus folder."""
+    from iobus_verify.reports.outputs import safe_name
+
+    return f"findings/{safe_name(r.id)}.html"
+
+
+def gate_status(report: Report, r: Result) -> str:
+    """How the gate judged a finding, in words: expected (held by the
+    baseline), new, outside the contract, or not judged."""
+    from iobus_verify.reports.baseline import outcome_key
+
+    g = report.gate
+    key = outcome_key(r)
+    if key is None:
+        return ""
+    if key in set(g.new):
+        return "new: not in the baseline, fails the gate"
+    if key in set(g.outside):
+        return "outside the contract: listed, not gating"
+    if g.baseline:
+        return "expected: held by the baseline"
+    return ""
+
+
+def render_finding_page(report: Report, r: Result, bus_dir=None) -> str:
+    """One finding on a page of its own (``findings/<id>.html``)."""
+    from iobus_verify.reports.outputs import replay_command, scenario_path
+    from iobus_verify.reports.render_md import anchor
+
+    b = report.bus
+    href = "../" + scenario_path(r) if r.finding.scenario is not None else None
+    cmd = replay_command(r, b.spec, bus_dir) if href else None
+    status = gate_status(report, r)
+    body = [
+        f'<p class="meta"><a href="../report.html#{escape(anchor(r))}">{escape(b.name)} report</a> · bus <code>{escape(b.spec)}</code> · '
+        f"profile {escape(report.profile)}, seed {report.seed}</p>",
+        f"<h1>{escape(b.name)} · {escape(r.id)}</h1>",
+    ]
+    if status:
+        cls = "fail" if status.startswith("new") else "unknown" if status.startswith("outside") else "meta"
+        body.append(f'<p class="{cls}">Against the baseline: {escape(status)}</p>')
+    body += finding_section(r, anchor(r), href, b.spec, heading="h2", contract=report.contract, bus_name=b.name, replay=cmd)
+    return page(f"iobus-verify: {b.name} · {r.id}", body)
 
 
 def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from iobus_verify.reports import coverage as cov
 from iobus_verify.reports.records import Result
 from iobus_verify.reports.report import Report
@@ -40,38 +38,67 @@ def coverage_lines(r: Result) -> list[str]:
     return lines
 
 
-def finding_lines(r: Result, scenario_link: str | None, spec: str, contract: str | None = None) -> list[str]:
+def scene_lines(scene) -> list[str]:
+    """The ranges a finding's picture draws, as a Markdown table."""
+    from iobus_verify.reports.svg import choice_line
+
+    lines = []
+    line = choice_line(scene)
+    if line:
+        lines += [f"**{md_escape(line)}**", ""]
+    if scene.op_index is not None:
+        lines += [f"At op {scene.op_index}: {md_escape(scene.op_text)}", ""]
+    order = scene.has_array
+    lines.append("| device | bytes |" + (" linear pos | array pos |" if order else "") + " chosen by |")
+    lines.append("|---|---|" + ("---|---|" if order else "") + "---|")
+    for x in list(scene.ranges) + ([scene.access] if scene.access else []):
+        who = []
+        if not x.access and x.label == scene.reference:
+            who.append("linear (reference)")
+        if not x.access and x.label == scene.chosen:
+            who.append(scene.bus_name)
+        name = f"**{md_escape(x.label)}** (the operation)" if x.access else md_escape(x.label)
+        pos = ""
+        if order:
+            pos = "".join(f" {'' if x.access else ('-' if v is None else v + 1)} |" for v in (x.linear, x.array))
+        lines.append(f"| {name} | `{hex_range(x.addr, x.length)}` |{pos} {md_escape(', '.join(who))} |")
+    if scene.hidden:
+        lines += ["", f"{scene.hidden} other range(s) on that bus neither overlap the operation nor were chosen."]
+    return lines + [""]
+
+
+def finding_lines(
+    r: Result, scenario_link: str | None, spec: str, contract: str | None = None, bus_name: str = "bus", replay: str | None = None
+) -> list[str]:
+    from iobus_verify.reports.scene import finding_scene
+
     f = r.finding
     assert f is not None
     title = f"{f.cls} @ {f.condition}" if f.condition is not None else f.cls
     lines = [f"### {md_escape(r.id)}: {md_escape(title)}", "", md_escape(f.explanation), ""]
+    scene = finding_scene(r, spec, bus_name)
+    if scene is not None and (scene.ranges or scene.access):
+        lines += scene_lines(scene)
     status = cov.contract_status(r, contract)
     if status:
         lines += [f"Contract: {md_escape(status)}", ""]
-    if r.detail:
-        lines += [f"How it was checked: {md_escape(r.detail)}", ""]
-    lines += coverage_lines(r)
-    if f.counterexample:
-        lines.append("Counterexample:")
-        lines.append("")
-        for e in f.counterexample:
-            role = e.get("role", "range")
-            lines.append(f"- {md_escape(str(e.get('label', role)))}: `{hex_range(int(e['addr']), int(e['len']))}`")
-        lines.append("")
     if scenario_link:
         lines += [
-            f"Scenario: [{scenario_link}]({scenario_link}); replay with",
+            f"Scenario: [{scenario_link}]({scenario_link}); replay it, from the folder where `check` ran, with",
             "",
             "```",
-            f"iobus-verify replay {scenario_link} --bus {json.dumps(spec)}",
+            replay or f"iobus-verify replay {scenario_link} --bus {spec}",
             "```",
             "",
         ]
+    if r.detail:
+        lines += [f"How it was checked: {md_escape(r.detail)}", ""]
+    lines += coverage_lines(r)
     return lines
 
 
-def render(report: Report) -> str:
-    from iobus_verify.reports.outputs import scenario_path
+def render(report: Report, bus_dir=None) -> str:
+    from iobus_verify.reports.outputs import replay_command, scenario_path
 
     g = report.gate
     b = report.bus
@@ -118,7 +145,8 @@ def render(report: Report) -> str:
             lines.append(f'<a id="{anchor(r)}"></a>')
             lines.append("")
             link = scenario_path(r) if r.finding.scenario is not None else None
-            lines += finding_lines(r, link, b.spec, report.contract)
+            cmd = replay_command(r, b.spec, bus_dir) if link else None
+            lines += finding_lines(r, link, b.spec, report.contract, b.name, cmd)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,18 +1,21 @@
-"""SVG pictures: the interval diagram of a counterexample and the lookup-cost plot.
+"""SVG pictures: the interval diagram of a finding and the lookup-cost plot.
 
 Both are plain SVG strings with every text escaped, meant to be inlined in the
 HTML reports (no script, no external reference) and also written as ``.svg``
-files for the Markdown ones.
+files for the Markdown ones. Every text is measured (monospace, 11 px) and the
+picture sized to hold it: nothing is cut at the edge.
 
-The interval diagram draws each registered range as a bar and the access as a
-bar of another colour, with a dashed line at the access's first byte across
-all rows, so that a nest (one bar inside another), an overlap or a range
-wrapping past the top of the 64-bit space is visible at once. The horizontal
-axis is *ordinal*: every start and end gets its own evenly spaced tick,
-labelled in hex, because real counterexamples mix 0x0 with 0xffff_ffff_ffff_fff0.
-A range ``[addr, addr + len)`` is read as the kernel does (``gpa_t + int``: the
-int converted to u64, the sum wrapping); a wrapping range is drawn as two
-pieces joined by arrows at the ends of the axis.
+The interval diagram draws a :class:`~iobus_verify.reports.scene.Scene`: at
+the divergent operation, every registered range that overlaps the access or
+that one side chose, one row per range labelled with its device, in linear
+(registration) order, with its place in the bus's array beside it when the bus
+exposes one; the access in its own row, hatched, with a shaded band over its
+bytes across every row; the device the reference chose and the one the bus
+chose outlined and named at the row's end. The horizontal axis is *ordinal*:
+every start and end gets its own evenly spaced tick, labelled in hex, because
+real counterexamples mix 0x0 with 0xffff_ffff_ffff_fff0. A range is read as
+the README states, ``[addr, addr + u32(len))`` clipped at 2^64; when the
+kernel's own sum ``gpa_t + int`` wraps, a note under the axis says so.
 """
 
 from __future__ import annotations
@@ -22,17 +25,24 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Iterable, Mapping, Sequence
 
-from iobus_verify.model.cints import U64_MAX
+from iobus_verify.reports.scene import TOP, Scene, SceneRange, c_sum_note, extent, range_text
 
-TOP = U64_MAX + 1
 RANGE_FILL = "#4f7cac"
 ACCESS_FILL = "#d1495b"
-FONT = "font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px"
+REF_MARK = "#1b7f3b"
+BUS_MARK = "#c26a00"
+FONT = "font-family:ui-monospace,Menlo,Consolas,'DejaVu Sans Mono',monospace;font-size:11px"
+CHAR_W = 7.0  # px per character of FONT, a little generous
+LINE_H = 15
+
+
+def text_width(s: str, bold: bool = False) -> float:
+    return len(s) * CHAR_W * (1.08 if bold else 1.0)
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A range as the bus sees it. ``length`` is the C int (or size) given."""
+    """A row of a diagram built without a replay. ``length`` is the C int (or size) given."""
 
     label: str
     addr: int
@@ -42,76 +52,54 @@ class Interval:
 
     @property
     def size(self) -> int:
-        return self.length & U64_MAX  # C: int converted to u64 when added to gpa_t
+        lo, hi = extent(self.addr, self.length)
+        return hi - lo
 
     @property
     def end(self) -> int:
-        """One past the last byte, without wrapping (may exceed 2**64)."""
-        return self.addr + self.size
-
-    @property
-    def wraps(self) -> bool:
-        return self.end > TOP
-
-    def pieces(self) -> list[tuple[int, int]]:
-        if not self.wraps:
-            return [(self.addr, self.end)]
-        return [(self.addr, TOP), (0, self.end - TOP)]
+        """One past the last byte: ``addr + u32(len)``, clipped at 2^64."""
+        return extent(self.addr, self.length)[1]
 
     def text(self) -> str:
         return hex_range(self.addr, self.length)
 
 
 def hex_range(addr: int, length: int) -> str:
-    """``[0x10, 0x18)``; a wrapping range shows where it lands; len is printed as given."""
-    size = length & U64_MAX
-    end = addr + size
-    tail = f"{end:#x})" if end <= TOP else f"2^64) + [0x0, {end - TOP:#x})"
-    lenpart = f"len {length}" if length >= 0 else f"len {length} = u64 {size:#x}"
-    return f"[{addr:#x}, {tail}  ({lenpart})"
+    """``[0x10, 0x18)``; the bytes ``[addr, addr + u32(len))`` clipped at 2^64,
+    the C length when it is not a plain positive size, and a note when the
+    kernel's ``addr + len`` wraps."""
+    note = c_sum_note(addr, length)
+    return range_text(addr, length) + (f" ({note})" if note else "")
 
 
-def intervals_from_counterexample(ce: Sequence[Mapping[str, Any]]) -> list[Interval]:
-    """Entries ``{"addr", "len", "role"?, "label"?}``; role ``access``/``key`` is the access."""
-    out = []
-    n = 0
-    for e in ce:
-        is_access = e.get("role") in ("access", "key")
-        if not is_access:
-            n += 1
-        label = str(e.get("label") or ("access" if is_access else f"r{n}"))
-        out.append(Interval(label, int(e["addr"]), int(e["len"]), is_access))
-    return out
+def intervals_from_counterexample(ce: Sequence[Mapping[str, Any]], explanation: str = "") -> list[Interval]:
+    """Entries ``{"addr", "len", "role"?, "label"?}``; role ``access``/``key`` is
+    the access. Names as the finding's text gives them (``x=[...``), else a, b, c..."""
+    from iobus_verify.reports.scene import counterexample_labels
+
+    labels = counterexample_labels(ce, explanation)
+    return [Interval(label, int(e["addr"]), int(e["len"]), e.get("role") in ("access", "key")) for e, label in zip(ce, labels)]
 
 
 def intervals_from_scenario(scenario: Mapping[str, Any]) -> list[Interval]:
-    """The ranges live on the bus of the scenario's last access, when it runs,
-    plus that access. Fixed devices (irqchip, PIT) are not drawn."""
-    live: dict[str, tuple[str, int, int]] = {}  # id -> (bus, addr, len), in registration order
-    last = None
-    for op in scenario.get("ops", []):
-        kind, action = op.get("op"), op.get("action")
-        ident = str(op.get("id", ""))
-        if kind in ("probe", "ioeventfd") and action in ("register", "assign"):
-            live[ident] = (op.get("bus", "mmio"), int(op.get("addr", 0)), int(op.get("len", 0)))
-        elif kind == "coalesced_mmio" and action == "register":
-            live[ident] = ("mmio", int(op.get("addr", 0)), int(op.get("size", 0)))
-        elif action in ("unregister", "deassign"):
-            live.pop(ident, None)
-        elif kind in ("read", "write"):
-            last = (op.get("bus", "mmio"), int(op.get("addr", 0)), int(op.get("len", 0)), kind, dict(live))
-    if last is None:
-        return [Interval(i, a, n) for i, (_, a, n) in live.items()]
-    bus, addr, length, kind, snapshot = last
-    rows = [Interval(i, a, n) for i, (b, a, n) in snapshot.items() if b == bus]
-    return rows + [Interval(f"{kind} ({bus})", addr, length, access=True)]
+    """The ranges live on the bus of the scenario's last access, plus that
+    access, read from the scenario's text (fixed devices are not drawn)."""
+    from iobus_verify.reports.scene import static_scene
+
+    s = static_scene(scenario)
+    if s is None:
+        return []
+    rows = [Interval(r.label, r.addr, r.length) for r in s.ranges]
+    if s.access is not None:
+        rows.append(Interval(f"{s.access.label} ({s.bus})", s.access.addr, s.access.length, access=True))
+    return rows
 
 
 def _merge_identical(rows: Iterable[Interval]) -> list[Interval]:
     out: list[Interval] = []
     for r in rows:
         prev = out[-1] if out else None
-        if prev is not None and (prev.addr, prev.length, prev.access) == (r.addr, r.length, r.access):
+        if prev is not None and (prev.label, prev.addr, prev.length, prev.access) == (r.label, r.addr, r.length, r.access):
             out[-1] = Interval(prev.label, prev.addr, prev.length, prev.access, prev.count + 1)
         else:
             out.append(r)
@@ -119,66 +107,195 @@ def _merge_identical(rows: Iterable[Interval]) -> list[Interval]:
 
 
 def interval_diagram(rows: Sequence[Interval], title: str = "", max_rows: int = 40) -> str:
-    """The SVG interval diagram of ``rows`` (see the module docstring)."""
-    rows = _merge_identical(rows)
-    hidden = 0
-    if len(rows) > max_rows:
-        accesses = [r for r in rows if r.access]
-        keep = [r for r in rows if not r.access][: max_rows - len(accesses)]
-        hidden = len(rows) - len(keep) - len(accesses)
-        rows = keep + accesses
-    points = {0, TOP} if any(r.wraps for r in rows) else set()
-    for r in rows:
-        for a, b in r.pieces():
-            points.update((a, b))
+    """The diagram of plain rows (no replay: no choices, no array order).
+    Only rows with the same label and range are merged (``×n``)."""
+    merged = _merge_identical(rows)
+    ranges = [SceneRange(r.label + (f" ×{r.count}" if r.count > 1 else ""), r.addr, r.length, linear=i) for i, r in enumerate(merged) if not r.access]
+    access = next((SceneRange(r.label, r.addr, r.length, access=True) for r in merged if r.access), None)
+    hidden = max(0, len(ranges) - max_rows)
+    return scene_diagram(Scene(tuple(ranges[:max_rows]), access, hidden=hidden), title)
+
+
+def _wrap(text: str, width_chars: int) -> list[str]:
+    words, lines, cur = text.split(" "), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width_chars:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    return lines + ([cur] if cur else [])
+
+
+def _tick_label(t: int) -> str:
+    return "2^64" if t == TOP else f"{t:#x}"
+
+
+def choice_line(scene: Scene) -> str:
+    """``linear chose pic_master; seed-2011 chose no device``, or ""."""
+    if scene.access is None or scene.op_index is None or not scene.replayed:
+        return ""
+    ref = scene.reference or "no device"
+    bus = scene.chosen or "no device"
+    return f"linear (reference) chose {ref}; {scene.bus_name} chose {bus}"
+
+
+def scene_diagram(scene: Scene, title: str = "") -> str:
+    """The SVG interval diagram of ``scene`` (see the module docstring)."""
+    rows: list[SceneRange] = list(scene.ranges)
+    access = scene.access
+    drawn = rows + ([access] if access is not None else [])
+    points: set[int] = set()
+    for r in drawn:
+        lo, hi = r.lo, r.hi
+        points.update((lo, hi if hi > lo else lo + 1) if r.access and hi == lo else (lo, hi))
     ticks = sorted(points) or [0, 1]
     if len(ticks) == 1:
         ticks.append(ticks[0] + 1)
-    left, right, row_h, top = 170, 90, 26, 30 if title else 12
-    step = max(46, min(120, 560 // max(1, len(ticks) - 1)))
-    width = left + step * (len(ticks) - 1) + right
-    axis_y = top + row_h * len(rows) + 8
-    height = axis_y + 80 + (16 if hidden else 0)
-    x_of = {t: left + i * step for i, t in enumerate(ticks)}
+    # -- measures --------------------------------------------------------------------------
+    pad = 10
+    labels = [r.label for r in drawn]
+    label_w = max(text_width(x) for x in labels + ["device"]) + 12
+    order_cols = [("linear", "linear"), ("array", "array")] if scene.has_array else []
+    col_w = 54
+    marks = {}
+    ref_txt = f"◀ linear (reference) chose {scene.reference}" if scene.reference else ""
+    bus_txt = f"◀ {scene.bus_name} chose {scene.chosen}" if scene.chosen else ""
+    if scene.reference and scene.reference == scene.chosen:
+        marks[scene.reference] = (f"◀ both chose {scene.reference}", REF_MARK)
+    else:
+        if scene.reference:
+            marks[scene.reference] = (ref_txt, REF_MARK)
+        if scene.chosen:
+            marks[scene.chosen] = (bus_txt, BUS_MARK)
+    mark_w = max([text_width(t) for t, _ in marks.values()] + [0]) + (16 if marks else 0)
+    tick_texts = [_tick_label(t) for t in ticks]
+    longest_tick = max(text_width(t) for t in tick_texts)
+    rot = math.radians(35)
+    step = max(56, min(130, 620 // max(1, len(ticks) - 1)))
+    x0 = pad + label_w + col_w * len(order_cols) + 8
+    bars_w = step * (len(ticks) - 1)
+    # the last tick's rotated label and the choice marks must fit on the right
+    right = max(mark_w, longest_tick * math.cos(rot) + 12, 24)
+    # -- text lines above and below ---------------------------------------------------------
+    head: list[tuple[str, bool]] = []
+    body_w = x0 + bars_w + right + pad
+    if title:
+        head += [(line, True) for line in _wrap(title, max(40, int((body_w - 2 * pad) / (CHAR_W * 1.08))))]
+    if scene.op_index is not None:
+        head.append((f"op {scene.op_index}: {scene.op_text}", False))
+    cl = choice_line(scene)
+    if cl:
+        head.append((cl, False))
+    foot: list[str] = []
+    if scene.hidden:
+        foot.append(f"{scene.hidden} other range(s) on the {scene.bus or 'same'} bus neither overlap the access nor were chosen: not drawn")
+    if scene.has_array and scene.order_matters:
+        foot.append(f"linear: the order the linear bus tries devices in; array: the order of {scene.bus_name}'s sorted array")
+    foot += list(scene.notes)
+    if not scene.replayed and scene.access is not None:
+        foot.append("drawn from the scenario's text (the bus could not be replayed here): fixed devices not shown")
+    legend = ["registered range", "the operation"] + (["reference's choice"] if scene.reference else []) + (
+        [f"{scene.bus_name}'s choice"] if scene.chosen and scene.chosen != scene.reference else []
+    )
+    legend_w = sum(28 + text_width(t) + 16 for t in legend)
+    widest = max([text_width(t, b) for t, b in head] + [text_width(t) for t in foot] + [legend_w]) + 2 * pad
+    width = int(max(body_w, widest, 320))
+    top = pad + LINE_H * len(head) + (24 if order_cols else 10)
+    row_h = 26
+    axis_y = top + row_h * len(drawn) + 6
+    axis_h = longest_tick * math.sin(rot) + 26
+    legend_y = axis_y + axis_h
+    height = int(legend_y + 22 + LINE_H * len(foot) + pad)
+    x_of = {t: x0 + i * step for i, t in enumerate(ticks)}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
         f"<title>{escape(title or 'interval diagram')}</title>",
+        "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+        f'<rect width="6" height="6" fill="{ACCESS_FILL}" fill-opacity="0.35"/><line x1="0" y1="0" x2="0" y2="6" stroke="{ACCESS_FILL}" stroke-width="3"/></pattern></defs>',
         f'<rect width="{width}" height="{height}" fill="#fff"/>',
     ]
-    if title:
-        out.append(f'<text x="8" y="18" style="{FONT};font-weight:bold">{escape(title)}</text>')
+    y = pad + 11
+    for text, bold in head:
+        out.append(f'<text x="{pad}" y="{y}" style="{FONT}{";font-weight:bold" if bold else ""}">{escape(text)}</text>')
+        y += LINE_H
+    if order_cols:
+        hy = top - 8
+        out.append(f'<text x="{pad}" y="{hy}" style="{FONT};fill:#4a5560">device</text>')
+        for k, (name, _) in enumerate(order_cols):
+            cx = pad + label_w + col_w * k + col_w / 2
+            out.append(f'<text x="{cx}" y="{hy}" text-anchor="middle" style="{FONT};fill:#4a5560">{name}</text>')
     for t, x in x_of.items():
-        out.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{axis_y}" stroke="#ddd"/>')
-    access = next((r for r in rows if r.access), None)
-    for i, r in enumerate(rows):
-        y = top + i * row_h
-        fill = ACCESS_FILL if r.access else RANGE_FILL
-        name = r.label + (f" ×{r.count}" if r.count > 1 else "")
-        out.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" style="{FONT}">{escape(name[:24])}</text>')
-        out.append(f"<g><title>{escape(name + ': ' + r.text())}</title>")
-        if r.size == 0:  # an empty (or wildcard) range: a diamond at its address
-            x = x_of[r.addr]
-            out.append(f'<path d="M{x} {y + 4} l7 8 l-7 8 l-7 -8 z" fill="{fill}"/>')
-            out.append(f'<text x="{x + 10}" y="{y + 16}" style="{FONT}">len 0</text>')
-        for a, b in r.pieces():
-            x1, x2 = x_of[a], x_of[b]
-            out.append(f'<rect x="{x1}" y="{y + 4}" width="{max(x2 - x1, 2)}" height="{row_h - 8}" rx="3" fill="{fill}" fill-opacity="0.85"/>')
-        if r.wraps:
-            out.append(f'<text x="{x_of[TOP] + 3}" y="{y + 16}" style="{FONT}" fill="{fill}">→</text>')
-            out.append(f'<text x="{x_of[0] - 14}" y="{y + 16}" style="{FONT}" fill="{fill}">→</text>')
+        out.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{axis_y}" stroke="#e3e6e9"/>')
+    if access is not None:  # the access's bytes, shaded across every row
+        a1 = x_of[access.lo]
+        a2 = x_of[access.hi] if access.hi > access.lo else a1
+        out.append(f'<rect x="{a1}" y="{top - 4}" width="{max(a2 - a1, 2)}" height="{axis_y - top + 4}" fill="{ACCESS_FILL}" fill-opacity="0.08"/>')
+        out.append(f'<line x1="{a1}" y1="{top - 4}" x2="{a1}" y2="{axis_y}" stroke="{ACCESS_FILL}" stroke-dasharray="4 3"/>')
+        if a2 != a1:
+            out.append(f'<line x1="{a2}" y1="{top - 4}" x2="{a2}" y2="{axis_y}" stroke="{ACCESS_FILL}" stroke-dasharray="4 3"/>')
+    for i, r in enumerate(drawn):
+        ry = top + i * row_h
+        mark = marks.get(r.label) if not r.access else None
+        tip = f"{r.label}: {r.text()}"
+        note = c_sum_note(r.addr, r.length)
+        if note:
+            tip += f" ({note})"
+        if not r.access and scene.has_array:
+            tip += f"; linear position {'-' if r.linear is None else r.linear + 1}, array position {'-' if r.array is None else r.array + 1}"
+        if mark:
+            tip += "; " + mark[0].lstrip("◀ ")
+        weight = ";font-weight:bold" if mark or r.access else ""
+        out.append(f"<g><title>{escape(tip)}</title>")
+        out.append(f'<text x="{pad}" y="{ry + 16}" style="{FONT}{weight}">{escape(r.label)}</text>')
+        if order_cols and not r.access:
+            for k, v in enumerate((r.linear, r.array)):
+                cx = pad + label_w + col_w * k + col_w / 2
+                out.append(f'<text x="{cx}" y="{ry + 16}" text-anchor="middle" style="{FONT}">{"-" if v is None else v + 1}</text>')
+        x1 = x_of[r.lo]
+        if r.hi == r.lo:  # a zero-length range or access: a diamond at its address
+            fill = "url(#hatch)" if r.access else RANGE_FILL
+            stroke = f' stroke="{mark[1]}" stroke-width="3"' if mark else (f' stroke="{ACCESS_FILL}"' if r.access else "")
+            out.append(f'<path d="M{x1} {ry + 4} l8 9 l-8 9 l-8 -9 z" fill="{fill}"{stroke}/>')
+            out.append(f'<text x="{x1 + 11}" y="{ry + 16}" style="{FONT}">len {r.length}</text>')
+            end_x = x1 + 11 + text_width(f"len {r.length}")
+        else:
+            x2 = x_of[r.hi]
+            if r.access:
+                out.append(
+                    f'<rect x="{x1}" y="{ry + 4}" width="{max(x2 - x1, 2)}" height="{row_h - 8}" fill="url(#hatch)" stroke="{ACCESS_FILL}" stroke-width="1.5" stroke-dasharray="5 2"/>'
+                )
+            else:
+                stroke = f' stroke="{mark[1]}" stroke-width="3"' if mark else ""
+                out.append(f'<rect x="{x1}" y="{ry + 4}" width="{max(x2 - x1, 2)}" height="{row_h - 8}" rx="3" fill="{RANGE_FILL}" fill-opacity="0.85"{stroke}/>')
+            end_x = x2
+        if mark:
+            mx = x0 + bars_w + 8 if end_x <= x0 + bars_w else end_x + 8
+            out.append(f'<text x="{mx}" y="{ry + 16}" style="{FONT};font-weight:bold" fill="{mark[1]}">{escape(mark[0])}</text>')
         out.append("</g>")
-    if access is not None:
-        x = x_of[access.addr]
-        out.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{axis_y}" stroke="{ACCESS_FILL}" stroke-dasharray="4 3"/>')
-    out.append(f'<line x1="{left}" y1="{axis_y}" x2="{x_of[ticks[-1]]}" y2="{axis_y}" stroke="#333"/>')
-    for t, x in x_of.items():
-        label = "2^64" if t == TOP else f"{t:#x}"
+    out.append(f'<line x1="{x0}" y1="{axis_y}" x2="{x0 + bars_w}" y2="{axis_y}" stroke="#333"/>')
+    for (t, x), label in zip(x_of.items(), tick_texts):
         out.append(f'<line x1="{x}" y1="{axis_y}" x2="{x}" y2="{axis_y + 4}" stroke="#333"/>')
-        out.append(
-            f'<text x="{x}" y="{axis_y + 14}" transform="rotate(35 {x} {axis_y + 14})" style="{FONT}">{escape(label)}</text>'
-        )
-    if hidden:
-        out.append(f'<text x="8" y="{height - 6}" style="{FONT}">… {hidden} more ranges not drawn</text>')
+        out.append(f'<text x="{x}" y="{axis_y + 14}" transform="rotate(35 {x} {axis_y + 14})" style="{FONT}">{escape(label)}</text>')
+    # legend
+    lx, ly = pad, legend_y
+    out.append(f'<rect x="{lx}" y="{ly}" width="22" height="12" rx="2" fill="{RANGE_FILL}" fill-opacity="0.85"/>')
+    out.append(f'<text x="{lx + 28}" y="{ly + 10}" style="{FONT}">registered range</text>')
+    lx += 28 + text_width("registered range") + 16
+    out.append(f'<rect x="{lx}" y="{ly}" width="22" height="12" fill="url(#hatch)" stroke="{ACCESS_FILL}" stroke-dasharray="5 2"/>')
+    out.append(f'<text x="{lx + 28}" y="{ly + 10}" style="{FONT}">the operation</text>')
+    lx += 28 + text_width("the operation") + 16
+    if scene.reference:
+        out.append(f'<rect x="{lx}" y="{ly}" width="22" height="12" fill="none" stroke="{REF_MARK}" stroke-width="3"/>')
+        out.append(f'<text x="{lx + 28}" y="{ly + 10}" style="{FONT}">reference\'s choice</text>')
+        lx += 28 + text_width("reference's choice") + 16
+    if scene.chosen and scene.chosen != scene.reference:
+        out.append(f'<rect x="{lx}" y="{ly}" width="22" height="12" fill="none" stroke="{BUS_MARK}" stroke-width="3"/>')
+        out.append(f'<text x="{lx + 28}" y="{ly + 10}" style="{FONT}">{escape(scene.bus_name)}\'s choice</text>')
+    fy = legend_y + 22 + 11
+    for line in foot:
+        out.append(f'<text x="{pad}" y="{fy}" style="{FONT};fill:#4a5560">{escape(line)}</text>')
+        fy += LINE_H
     out.append("</svg>")
     return "\n".join(out)
 

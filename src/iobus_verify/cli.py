@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from iobus_verify.errors import UsageError
@@ -79,15 +81,43 @@ def _resolve(ref: str) -> Callable:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from iobus_verify import __version__
+
     parser = argparse.ArgumentParser(
         prog="iobus-verify",
         description="Verify a KVM I/O bus lookup against the linear reference.",
     )
+    parser.add_argument("--version", action="version", version=f"iobus-verify {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_line, setup, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_line, description=help_line)
         _resolve(setup)(p)
     return parser
+
+
+def hypothesis_home() -> Path:
+    """Where Hypothesis keeps its files when the command runs it: a user cache
+    folder (``$XDG_CACHE_HOME/iobus-verify/hypothesis``, else
+    ``~/.cache/iobus-verify/hypothesis``), never the current directory, unless
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` says otherwise. The ``dev`` and ``ci``
+    profiles use no example database; Hypothesis only caches the constants it
+    collects from source files there."""
+    where = os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+    if where:
+        return Path(where)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "iobus-verify" / "hypothesis"
+
+
+def _closed_pipe() -> int:
+    """stdout's reader went away (``iobus-verify variants --json | head -1``):
+    not an error. Point stdout at /dev/null so the exit flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,9 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # Before Hypothesis is imported: its files go to a cache folder, not ./.hypothesis.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(hypothesis_home()))
     run = _resolve(COMMANDS[args.command][2])
     try:
-        return int(run(args) or 0)
+        code = int(run(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except UsageError as exc:
         print(f"iobus-verify {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -54,7 +54,7 @@ def test_check_exit_codes_match_new_lost(tmp_path, with_findings, capsys):
     assert main(["baseline", "update", "--bus", bus, "--baseline", str(base), "--out", str(out)]) == 0
     assert json.loads(base.read_text())["findings"][0]["class"] == "MISSED"
     assert main(["check", "--bus", bus, "--out", str(out), "--baseline", str(base)]) == 0
-    scen = out / "mybus.make" / "scenarios" / "differential.MISSED.MISSED.json"
+    scen = out / "mybus.make" / "scenarios" / "differential.MISSED.json"
     assert json.loads(scen.read_text())["ops"][0]["addr"] == 0x60
     with_findings("MISSED", "SPURIOUS")  # new
     assert main(["check", "--bus", bus, "--out", str(out), "--baseline", str(base)]) == 1

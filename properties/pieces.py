@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
@@ -352,12 +352,18 @@ def _run_property(body_and_strategy, *, max_examples: int, seed: int) -> str | N
     body, strategy = body_and_strategy
     messages: list[str] = []
 
+    # Every setting explicit: nothing inherited from the loaded profile (under
+    # CI=true Hypothesis loads its own ``ci`` profile), so the same seed gives
+    # the same verdict and counterexample wherever the phase runs.
     @settings(
         max_examples=max_examples,
+        derandomize=False,
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
+        print_blob=False,
         report_multiple_bugs=False,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
     )
     @given(strategy)
     def prop(x):

@@ -517,7 +517,8 @@ def minimise_found(spec: Any, found: dict[str, Any], progress: Progress = None) 
             small, replays = minimise(f.scenario, keeps)
             again = first_divergence(spec, small)
             why = again[1] if again else f.explanation
-            note = f" (minimised from {len(f.scenario['ops'])} to {len(small['ops'])} ops in {replays} replays)"
+            n0, n1 = len(f.scenario["ops"]), len(small["ops"])
+            note = f" (minimised from {n0} to {n1} operations)" if n1 < n0 else ""
             done.append(Found(cls, why + note, small, C.rung_of(small, spec.era).name))
         out[cls] = min(done, key=lambda f: (_rung_rank(f.condition), len(f.scenario["ops"]), json.dumps(f.scenario, sort_keys=True)))
     return out

@@ -12,6 +12,11 @@ so a dashboard shows they were not checked rather than hiding them. An
 incomplete run adds a failing case ``check.complete``. Each case's
 ``system-out`` also carries the finding's condition, its contract status and
 what the search exercised (``coverage``).
+
+Times: a suite's ``time`` is its phase's wall time (``properties`` for the
+property suite, ``proofs`` for proof and crosshair). Results that come out of
+one search share its seconds; each of their cases gets its share (the
+search's time divided among them), so that the cases add up to the search.
 """
 
 from __future__ import annotations
@@ -37,8 +42,27 @@ def _context(r: Result, contract: str | None) -> list[str]:
     return out
 
 
+PHASE_OF_KIND = {"property": "properties", "proof": "proofs", "crosshair": "proofs"}
+
+
+def case_times(results) -> dict[str, float]:
+    """Each result's own time: a figure shared by several results of one
+    search (same seconds, same detail) is divided among them."""
+    groups: dict[tuple, list] = {}
+    for r in results:
+        groups.setdefault((r.kind, round(r.seconds, 6), r.detail), []).append(r)
+    out = {}
+    for (_, secs, _), rs in groups.items():
+        share = secs / len(rs) if len(rs) > 1 and secs > 0 else secs
+        for r in rs:
+            out[r.id] = share
+    return out
+
+
 def render(report: Report) -> str:
     g = report.gate
+    own = case_times(report.results)
+    phase_secs = {p.name: p.seconds for p in report.phases}
     new = set(g.new)
     outside = set(g.outside)
     lost_by_id: dict[str, list[str]] = {}
@@ -55,9 +79,9 @@ def render(report: Report) -> str:
             totals[r.kind] = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
         t = totals[r.kind]
         seen_ids.add(r.id)
-        case = ET.SubElement(suite, "testcase", name=r.id, classname=f"{report.bus.name}.{r.kind}", time=f"{r.seconds:.3f}")
+        case = ET.SubElement(suite, "testcase", name=r.id, classname=f"{report.bus.name}.{r.kind}", time=f"{own.get(r.id, r.seconds):.3f}")
         t["tests"] += 1
-        t["time"] += r.seconds
+        t["time"] += own.get(r.id, r.seconds)
         key = outcome_key(r)
         text = r.finding.explanation if r.finding else r.detail
         context = "\n".join(_context(r, report.contract))
@@ -99,8 +123,13 @@ def render(report: Report) -> str:
             ET.SubElement(case, "failure", message=f"incomplete: {report.incomplete_reason}", type="INCOMPLETE")
             totals["gate"]["tests"] += 1
             totals["gate"]["failures"] += 1
+    # a suite's time is its phase's (several kinds may share one phase: each
+    # suite then shows the phase's time, never more)
     for kind, suite in by_kind.items():
         t = totals[kind]
+        phase = PHASE_OF_KIND.get(kind)
+        if phase in phase_secs:
+            t["time"] = phase_secs[phase]
         suite.set("tests", str(int(t["tests"])))
         suite.set("failures", str(int(t["failures"])))
         suite.set("errors", str(int(t["errors"])))

@@ -64,14 +64,15 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
     svg_dir = out / "svg"
     svg_dir.mkdir(parents=True, exist_ok=True)
     prefix = {o.report.bus.name: f"{o.bus_dir.name}/" for o in outcomes}
-    diagrams: list[tuple[Report, object, str, str]] = []  # (report, result, svg, file)
+    diagrams: list[tuple[Report, object, str | None, str | None]] = []  # (report, result, svg, file): every finding
     for rep in reports:
         for r in rep.findings:
-            svg = render_html.finding_diagram(r, f"{rep.bus.name} · {r.id}: {r.finding.cls}")
+            svg = render_html.finding_diagram(r, f"{rep.bus.name} · {r.id}: {render_html.finding_title(r)}", rep.bus.spec, rep.bus.name)
+            name = None
             if svg:
                 name = f"{safe_name(rep.bus.name)}-{anchor(r)}.svg"
                 (svg_dir / name).write_text(svg)
-                diagrams.append((rep, r, svg, name))
+            diagrams.append((rep, r, svg, name))
     cost = cost_svg(fig) if fig is not None else None
     if cost:
         (svg_dir / "cost.svg").write_text(cost)
@@ -98,7 +99,7 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
             f'<a href="{escape(prefix[rep.bus.name])}report.json">json</a> · <a href="{escape(prefix[rep.bus.name])}junit.xml">junit</a></td></tr>'
         )
     body.append("</table>")
-    body += ["<h2>Variant × obligation</h2>"] + render_html.matrix(reports, prefix)
+    body += ["<h2>Variant × obligation</h2>", render_html.MATRIX_LEGEND] + render_html.matrix(reports, prefix)
     for name, d in diffs.items():
         body += render_html.diff_section(d, f"{name}: since the previous report in this folder")
     body.append("<h2>Lookup cost</h2>")
@@ -110,15 +111,20 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
         )
         body.append(f'<div class="diagram">{cost}</div>')
         body += ["<details><summary>the figures</summary>", *_cost_table_html(fig), "</details>"]
-    body.append("<h2>Counterexamples</h2>")
+    body.append("<h2>Findings</h2>")
     if not diagrams:
-        body.append("<p>No finding carries ranges to draw.</p>")
+        body.append("<p>No finding.</p>")
     for rep, r, svg, _ in diagrams:
-        href = f"{prefix[rep.bus.name]}report.html#{anchor(r)}"
+        href = f"{prefix[rep.bus.name]}{render_html.finding_page_path(r)}"
         scen = f' · <a href="{escape(prefix[rep.bus.name] + scenario_path(r))}">scenario</a>' if r.finding.scenario else ""
+        judged = render_html.gate_status(rep, r)
         body.append(
-            f'<h3 id="{escape(safe_name(rep.bus.name))}-{escape(anchor(r))}">{escape(rep.bus.name)} · <code>{escape(r.id)}</code>: {escape(r.finding.cls)}</h3>'
-            f'<p>{escape(r.finding.explanation)} <a href="{escape(href)}">details</a>{scen}</p><div class="diagram">{svg}</div>'
+            f'<div class="finding"><h3 id="{escape(safe_name(rep.bus.name))}-{escape(anchor(r))}">{escape(rep.bus.name)} · <code>{escape(r.id)}</code>: '
+            f"{escape(render_html.finding_title(r))}</h3>"
+            + (f'<p class="meta">{escape(judged)}</p>' if judged else "")
+            + f'<p>{escape(r.finding.explanation)} <a href="{escape(href)}">the finding\'s page</a>{scen}</p>'
+            + (f'<div class="diagram">{svg}</div>' if svg else "")
+            + "</div>"
         )
     return (
         _write(out / "index.html", render_html.page("iobus-verify report", body)),
@@ -167,12 +173,12 @@ def _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted) -> s
         lines += ["", f"## {md_escape(name)}: since the previous report in this folder", ""]
         entries = [(t, k) for t, keys in (("new", c.new), ("lost", c.lost), ("changed", c.changed)) for k in keys]
         lines += [f"- {t}: {md_escape(str(k))}" + (f" ({md_escape(k.note)})" if k.note else "") for t, k in entries] or ["No difference in findings."]
-    lines += ["", "## Counterexamples", ""]
+    lines += ["", "## Findings", ""]
     for rep, r, _, file in diagrams:
         lines.append(f"### {md_escape(rep.bus.name)} · {md_escape(r.id)}: {md_escape(r.finding.cls)}")
-        lines += ["", md_escape(r.finding.explanation), "", f"![interval diagram](svg/{file})", ""]
+        lines += ["", md_escape(r.finding.explanation), ""] + ([f"![interval diagram](svg/{file})", ""] if file else [])
     if not diagrams:
-        lines.append("No finding carries ranges to draw.")
+        lines.append("No finding.")
     if fig is not None:
         lines += ["", "## Lookup cost", "", "![lookup cost](svg/cost.svg)", ""]
         buses = list(fig.series)

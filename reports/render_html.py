@@ -24,7 +24,7 @@ th{background:#eef1f4}td.num{text-align:right}
 .unknown{background:#fff4d6;color:#7a5200}.error{background:#f3e8fd;color:#5b21b6;font-weight:600}.none{color:#8a949e}
 .verdict{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600}
 .v-match{background:#e6f4ea;color:#136c2e}.v-regressed,.v-error{background:#fde8e8;color:#9b1c1c}.v-incomplete{background:#fff4d6;color:#7a5200}
-.meta{color:#4a5560}.finding{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:4px 16px 12px;margin:14px 0}
+.expected{background:#f6ece0;color:#7a4a12}.meta{color:#4a5560}.finding{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:4px 16px 12px;margin:14px 0}
 .diagram{overflow-x:auto}a{color:#0b5cad}
 """
 
@@ -298,6 +298,14 @@ def render_finding_page(report: Report, r: Result, bus_dir=None) -> str:
     return page(f"iobus-verify: {b.name} · {r.id}", body)
 
 
+MATRIX_LEGEND = (
+    '<p class="meta">Legend: <span class="fail">fail: CLASS (new)</span> a finding the baseline does not hold: it fails the gate; '
+    '<span class="expected">fail: CLASS (expected)</span> a finding the baseline holds (a known bug of that variant): the gate passes; '
+    '<span class="unknown">outside contract</span> listed, never gating; <span class="pass">pass</span>; '
+    '<span class="none">n/a</span> the bus has no such obligation. Each finding links to its page.</p>'
+)
+
+
 def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
     """Variant x obligation table: rows are result ids, columns buses; a finding
     cell links to its section in that bus's report.html."""
@@ -313,7 +321,12 @@ def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
             if r is None:
                 row.append('<td class="none" title="this bus has no such obligation or property">n/a</td>')
             elif r.finding is not None:
-                row.append(status_cell(r.status, f"{r.status}: {r.finding.cls}", f"{href_prefix[rep.bus.name]}report.html#{anchor(r)}"))
+                judged = gate_status(rep, r)
+                tag, cls = ("new", r.status) if judged.startswith("new") else ("expected", "expected") if judged.startswith("expected") else (
+                    ("outside contract", "unknown") if judged.startswith("outside") else ("", r.status)
+                )
+                text = f"{r.status}: {r.finding.cls}" + (f" ({tag})" if tag else "")
+                row.append(status_cell(cls, text, f"{href_prefix[rep.bus.name]}{finding_page_path(r)}"))
             else:
                 row.append(status_cell(r.status))
         out.append("".join(row) + "</tr>")

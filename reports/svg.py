@@ -159,16 +159,17 @@ def scene_diagram(scene: Scene, title: str = "") -> str:
     order_cols = [("linear", "linear"), ("array", "array")] if scene.has_array else []
     col_w = 54
     marks = {}
-    ref_txt = f"◀ linear (reference) chose {scene.reference}" if scene.reference else ""
-    bus_txt = f"◀ {scene.bus_name} chose {scene.chosen}" if scene.chosen else ""
+    # the device is the row's label: the mark names only who chose it
+    ref_txt = "◀ reference's choice" if scene.reference else ""
+    bus_txt = f"◀ {scene.bus_name}'s choice" if scene.chosen else ""
     if scene.reference and scene.reference == scene.chosen:
-        marks[scene.reference] = (f"◀ both chose {scene.reference}", REF_MARK)
+        marks[scene.reference] = ("◀ both sides' choice", REF_MARK)
     else:
         if scene.reference:
             marks[scene.reference] = (ref_txt, REF_MARK)
         if scene.chosen:
             marks[scene.chosen] = (bus_txt, BUS_MARK)
-    mark_w = max([text_width(t) for t, _ in marks.values()] + [0]) + (16 if marks else 0)
+    mark_w = max([text_width(t, bold=True) for t, _ in marks.values()] + [0]) + (16 if marks else 0)
     tick_texts = [_tick_label(t) for t in ticks]
     longest_tick = max(text_width(t) for t in tick_texts)
     rot = math.radians(35)

@@ -324,13 +324,16 @@ class LadderOutcome:
 def run_ladder(spec: Any, *, profile: str, seed: int, progress: Progress = None, database: Any = None, examples: int | None = None, assume: Any = None) -> LadderOutcome:
     """Every rung's surveys (strongest rung first), then for each class one
     shrinking search on the strongest rung whose survey found it."""
+    from iobus_verify.reports.progress import plan as plan_runs, step
+
     rungs = ladder(spec, profile=profile, seed=seed, database=database, examples=examples, assume=assume)
     out = LadderOutcome(rungs, {})
+    plan_runs(progress, sum(p.examples for r in rungs for p in r.plans))
     for rung in rungs:
         for plan in rung.plans:
-            if progress:
-                progress(f"properties: {spec.name}: {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})")
-            out.surveys[plan.name] = survey(plan)
+            stats = SearchStats()  # read live by a progress bar: runs, ops, classes so far
+            step(progress, f"properties: {spec.name}: {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})", watch=stats)
+            out.surveys[plan.name] = survey(plan, stats)
     for cls in EXCEPTIONS:
         for rung in rungs:
             hits = [p for p in rung.plans if cls in out.surveys[p.name].stats.silent or cls in out.surveys[p.name].found]

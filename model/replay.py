@@ -134,22 +134,30 @@ def to_json(result: Any, source: str, broken: dict[str, tuple[str, str]] | None 
     }
 
 
-def to_text(result: Any, source: str, broken: dict[str, tuple[str, str]] | None = None) -> str:
-    """The side-by-side trace."""
-    broken = broken or {}
-    refs = {b.era: b.reference for b in result.buses}
-    labels = [f"linear ({era})" for era in refs] + [b.bus for b in result.buses]
-    width = max([len(x) for x in labels] + [8])
-    lines = [f"replay {source}: {len(result.scenario.ops)} ops; reference linear; buses " + ", ".join(f"{b.bus} (era {b.era})" for b in result.buses)]
-    for i, op in enumerate(result.scenario.ops):
-        lines.append(f"op {i}: {op.describe()}")
-        for era, t in refs.items():
-            lines.append(f"    {('linear (' + era + ')'):<{width}}  {_cell(t.steps[i])}")
-        for b in result.buses:
-            cls = b.classes[i]
-            mark = f"   <-- {cls.value}" if cls is not None else ""
-            lines.append(f"    {b.bus:<{width}}  {_cell(b.trace.steps[i])}{mark}")
-    lines.append("")
+def _header(scenario: Any, source: str, buses: list[tuple[str, str]]) -> str:
+    return f"replay {source}: {len(scenario.ops)} ops; reference linear; buses " + ", ".join(f"{b} (era {e})" for b, e in buses)
+
+
+def _op_lines(i: int, op: Any, rows: list[tuple[str, str, Any, Any, Any]], width: int) -> list[str]:
+    """One op's block: the reference once per era, then each bus with its class."""
+    lines = [f"op {i}: {op.describe()}"]
+    seen = []
+    for _, era, ref_step, _, _ in rows:
+        if era not in seen:
+            seen.append(era)
+            lines.append(f"    {('linear (' + era + ')'):<{width}}  {_cell(ref_step)}")
+    for bus, _, _, bus_step, cls in rows:
+        mark = f"   <-- {cls.value}" if cls is not None else ""
+        lines.append(f"    {bus:<{width}}  {_cell(bus_step)}{mark}")
+    return lines
+
+
+def _width(buses: list[tuple[str, str]]) -> int:
+    return max([len(f"linear ({e})") for _, e in buses] + [len(b) for b, _ in buses] + [8])
+
+
+def _summary(result: Any, broken: dict[str, tuple[str, str]]) -> list[str]:
+    lines = [""]
     for b in result.buses:
         divs = b.divergences()
         if divs:
@@ -162,7 +170,19 @@ def to_text(result: Any, source: str, broken: dict[str, tuple[str, str]] | None 
             calls = sum(s.callbacks for s in b.trace.steps)
             ref_calls = sum(s.callbacks for s in b.reference.steps)
             lines.append(f"{b.bus}: no divergence ({calls} device callbacks; the reference made {ref_calls})")
-    return "\n".join(lines)
+    return lines
+
+
+def to_text(result: Any, source: str, broken: dict[str, tuple[str, str]] | None = None) -> str:
+    """The side-by-side trace (what ``replay`` prints op by op as it runs)."""
+    broken = broken or {}
+    buses = [(b.bus, b.era) for b in result.buses]
+    width = _width(buses)
+    lines = [_header(result.scenario, source, buses)]
+    for i, op in enumerate(result.scenario.ops):
+        rows = [(b.bus, b.era, b.reference.steps[i], b.trace.steps[i], b.classes[i]) for b in result.buses]
+        lines += _op_lines(i, op, rows, width)
+    return "\n".join(lines + _summary(result, broken))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,7 +196,17 @@ def run(args: argparse.Namespace) -> int:
     if args.op_timeout is not None and args.op_timeout < 0:
         raise UsageError(f"--op-timeout must be >= 0 seconds, got {args.op_timeout}")
     per_bus = notes(scenario, specs, args.assume, args.era)
-    result = replay(scenario, specs, era=args.era, op_timeout=args.op_timeout)
+    on_op = None
+    if not args.json:
+        # Text: each operation is printed as soon as every bus has run it.
+        buses = [(sp.name, args.era or scenario.era or sp.era) for sp in specs]
+        width = _width(buses)
+        print(_header(scenario, args.scenario, buses), flush=True)
+
+        def on_op(i, op, rows):
+            print("\n".join(_op_lines(i, op, rows, width)), flush=True)
+
+    result = replay(scenario, specs, era=args.era, op_timeout=args.op_timeout, on_op=on_op)
     broken = structural(result, specs, scenario)
     if args.json:
         doc = to_json(result, args.scenario, broken)
@@ -184,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
             b["notes"] = per_bus.get(b["name"], [])
         print(json.dumps(doc, indent=1))
     else:
-        print(to_text(result, args.scenario, broken))
+        print("\n".join(_summary(result, broken)))
         for name, lines in per_bus.items():
             for line in lines:
                 print(f"{name}: {line}")

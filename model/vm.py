@@ -592,23 +592,43 @@ def replay(
     *,
     era: str | None = None,
     op_timeout: float | None = OP_TIMEOUT,
+    on_op: Callable[[int, Any, list[tuple[str, str, Step, Step, Any]]], None] | None = None,
 ) -> ReplayResult:
     """Run ``scenario`` on the linear reference and on each bus of ``specs``
     (BusSpecs or spec strings), the reference under each tested bus's era
     (``era`` or the scenario's era override both), and classify every op with
     :func:`iobus_verify.model.divergence.classify`. A bus whose factory takes no
-    ``alloc`` hook is compared with a reference without allocation faults."""
+    ``alloc`` hook is compared with a reference without allocation faults.
+
+    Every VM advances one op at a time, so ``on_op(index, op, rows)`` (rows:
+    ``(bus, era, reference step, bus step, class)`` per bus) can show each
+    operation as it runs: a long scenario is not silent until its end."""
     from iobus_verify.model.divergence import classify
 
     s = load_scenario(scenario)
     ref_spec = _resolve("linear")
-    out = []
+    pairs = []
     for spec in specs:
         spec = _resolve(spec)
         the_era = era or s.era or spec.era
         faults = bool(spec.accepts_alloc)
-        ref = run_scenario(s, ref_spec, era=the_era, alloc_faults=faults, op_timeout=None)
-        tr = run_scenario(s, spec, era=the_era, alloc_faults=faults, op_timeout=op_timeout)
-        classes = tuple(classify(op, r, b) for op, r, b in zip(s.ops, ref.steps, tr.steps))
-        out.append(BusReplay(spec.name, the_era, ref, tr, classes))
+        cap = s.capacity
+        ref_vm = VM(ref_spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=None)
+        bus_vm = VM(spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=op_timeout)
+        pairs.append((spec, the_era, ref_vm, bus_vm, [], [], []))
+    for i, op in enumerate(s.ops):
+        rows = []
+        for spec, the_era, ref_vm, bus_vm, ref_steps, bus_steps, classes in pairs:
+            r, b = ref_vm.apply(op), bus_vm.apply(op)
+            c = classify(op, r, b)
+            ref_steps.append(r)
+            bus_steps.append(b)
+            classes.append(c)
+            rows.append((spec.name, the_era, r, b, c))
+        if on_op is not None:
+            on_op(i, op, rows)
+    out = [
+        BusReplay(spec.name, the_era, Trace(ref_spec.name, the_era, tuple(rs)), Trace(spec.name, the_era, tuple(bs)), tuple(cs))
+        for spec, the_era, _, _, rs, bs, cs in pairs
+    ]
     return ReplayResult(s, tuple(out))

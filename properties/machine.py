@@ -389,25 +389,33 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         # -- coalesced MMIO zones -------------------------------------------------------
         @rule(target=zones, data=st.data())
         def register_zone(self, data):
-            r = self.draw_range(data, "mmio")
+            # today's zones may live on the PIO bus (zone->pio); 2011 zones are MMIO only
+            bus = data.draw(st.sampled_from(("mmio", "pio")), label="zone bus") if era == "today" else "mmio"
+            r = self.draw_range(data, bus)
             size = data.draw(S.zone_sizes(), label="size")
             if r is not None and cond.atoms:
-                r = self.fit((r[0], c_int(size)), "mmio")
+                r = self.fit((r[0], c_int(size)), bus)
                 size = None if r is None else r[1] & U32_MAX
             if r is None:
                 return ""
             addr = r[0]
             zid = self.new_id("z")
-            ref_step, _ = self.apply({"op": "coalesced_mmio", "action": "register", "id": zid, "addr": addr, "size": size})
+            op = {"op": "coalesced_mmio", "action": "register", "id": zid, "addr": addr, "size": size}
+            if bus == "pio":
+                op["pio"] = 1
+            ref_step, _ = self.apply(op)
             if ref_step.rc == 0:
-                self.live[zid] = ("mmio", addr, c_int(size))
+                self.live[zid] = (bus, addr, c_int(size))
             return zid
 
         @rule(zid=consumes(zones), data=st.data())
         def unregister_zone(self, zid, data):
-            self.maybe_fail_first(data, "mmio")
-            _, addr, length = self.live.pop(zid, ("mmio", 0, 0))
-            self.apply({"op": "coalesced_mmio", "action": "unregister", "id": zid, "addr": addr, "size": length & U32_MAX})
+            bus, addr, length = self.live.pop(zid, ("mmio", 0, 0))
+            self.maybe_fail_first(data, bus)
+            op = {"op": "coalesced_mmio", "action": "unregister", "id": zid, "addr": addr, "size": length & U32_MAX}
+            if bus == "pio":
+                op["pio"] = 1
+            self.apply(op)
 
         # -- probes ----------------------------------------------------------------------
         @rule(target=probes, data=st.data())

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from hypothesis.errors import InvalidArgument
 from hypothesis import HealthCheck, Phase, settings
 
 from iobus_verify.errors import UsageError
@@ -68,7 +69,7 @@ def _registered(name: str) -> bool:
     try:
         settings.get_profile(name)
         return True
-    except Exception:  # InvalidArgument: not registered
+    except InvalidArgument:  # not registered; any other error is a bug and propagates
         return False
 
 
@@ -89,12 +90,10 @@ for _name, _b in BUDGETS.items():
 
 #: ``iobus-crosshair``: the piece properties under the ``hypothesis-crosshair`` backend
 #: (CrossHair chooses the inputs by symbolic execution instead of at random). A Hypothesis
-#: settings profile only, not a suite budget; registered when the backend is installed.
+#: settings profile only, not a suite budget. hypothesis-crosshair is a required
+#: dependency (pyproject.toml): a failure to register is an error, not swallowed.
 CROSSHAIR_PROFILE = "iobus-crosshair"
-try:
-    settings.register_profile(CROSSHAIR_PROFILE, backend="crosshair", max_examples=100, database=None, **_COMMON)
-except Exception:  # InvalidArgument: hypothesis-crosshair is not installed
-    pass
+settings.register_profile(CROSSHAIR_PROFILE, backend="crosshair", max_examples=100, database=None, **_COMMON)
 
 
 def budget(profile: str) -> Budget:

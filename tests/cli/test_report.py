@@ -29,8 +29,9 @@ def test_report_checks_every_variant_and_writes_the_index(tmp_path, monkeypatch,
     for name in VARIANTS:
         validate(json.loads((tmp_path / name / "report.json").read_text()), "iobus-report/1")
         assert f"bus {name} ({name})" in out
-    # seed-2011 and upstream show a finding; whether that fails depends on their committed baselines
-    assert code in (0, 1)
+    # every variant gets the fake lookup.equivalent_to_linear refutation: seed-2011's and
+    # upstream's baselines expect it, fixed's does not (a new finding): exit 1 exactly
+    assert code == 1
     index = (tmp_path / "index.html").read_text()
     assert "Variant × obligation" in index and "Lookup cost" in index and (tmp_path / "svg" / "cost.svg").is_file()
     assert index.count('class="fail"') + index.count('class="expected"') >= 3  # the legend's, and a cell per finding

@@ -202,3 +202,28 @@ def test_upstream_register_failure_leaves_the_bus_unchanged():
     bus.register(0, 1, Dev("a", 0, 1))
     assert bus.register(1, 1, Dev("b", 1, 1)) == -ENOMEM
     assert [d.name for _, _, d in bus.ranges()] == ["a"]
+
+
+def test_seed_2011_heapsort_tie_breaking_hand_derived():
+    """Oracle derived by hand from the 2005 lib/sort.c (kernel-facts §1.1), not
+    from the model's heapsort_2005: register A (0x10,1), B (0x20,1), C (0x20,1)
+    (B and C compare 0 under kvm_io_bus_sort_cmp). Third sort of [A, B, C]:
+    heapify sift(0): siblings B, C tie -> cmp < 0 is false -> left child B;
+    cmp(A, B) = -1 -> swap: [B, A, C]. Extract: swap(a0, a2) -> [C, A, B];
+    sift: cmp(C, A) = 1 -> stop. Extract: swap(a0, a1) -> [A, C, B].
+    (A `<= 0` child pick would give [A, B, C].)"""
+    bus = RangeBus(SEED_2011)
+    for name, a in (("A", 0x10), ("B", 0x20), ("C", 0x20)):
+        assert bus.register(a, 1, Dev(name, a, 1)) == 0
+    assert [d.name for _, _, d in bus.ranges()] == ["A", "C", "B"]
+
+
+def test_upstream_ordered_insert_tie_breaking_hand_derived():
+    """Oracle derived by hand from today's kvm_io_bus_register_dev: the new
+    range goes before the first i with kvm_io_bus_cmp(&range[i], &new) > 0;
+    equal ranges compare 0, so B then C at (0x20, 1) stay [B, C] (a `>= 0`
+    test would put C first), and A (0x10, 1) goes before both (cmp(B, A) = 1)."""
+    bus = RangeBus(UPSTREAM)
+    for name, a in (("B", 0x20), ("C", 0x20), ("A", 0x10)):
+        assert bus.register(a, 1, Dev(name, a, 1)) == 0
+    assert [d.name for _, _, d in bus.ranges()] == ["A", "B", "C"]

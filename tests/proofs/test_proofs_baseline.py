@@ -93,6 +93,7 @@ def test_run_proofs_api_and_timeout_gives_unknown():
     # a 1 ms budget cannot finish a search: unknown or an answer, never a silent pass of nothing
     res = run_proofs("fixed", n=4, timeout_s=0.001)
     assert res and all(r.status in ("pass", "unknown") for r in res)
+    assert any(r.status == "unknown" for r in res), [(r.id, r.status) for r in res]
     for r in res:
         if r.status == "unknown":
             assert "timeout" in r.detail or "limit" in r.detail

@@ -179,6 +179,10 @@ def _describe_error(err) -> str:
     if err.validator == "anyOf" and not rest and isinstance(inst, dict):
         return f"{where}: an unregister needs 'addr' and 'size' (the range to remove) or 'id'"
     expected = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if expected is None and err.validator == "type":
+        kinds = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        article = {"object": "an object", "array": "an array", "integer": "an integer", "string": "a string", "null": "null", "boolean": "a boolean"}
+        expected = " or ".join(article.get(k, k) for k in kinds)
     if expected is None:
         expected = err.message
     name = f"field {rest[-1]!r}" if rest else "value"

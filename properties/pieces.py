@@ -121,7 +121,9 @@ class Violation:
     results: dict[str, int]
 
     def explain(self) -> str:
-        rs = ", ".join(f"[{a:#x}, +{n})" for a, n in self.ranges)
+        from iobus_verify.model.divergence import show_range  # the one range notation
+
+        rs = ", ".join(show_range(a, n) for a, n in self.ranges)
         cs = ", ".join(f"{k}={v}" for k, v in self.results.items())
         return f"{self.variant}: {self.law} fails on {rs}: {cs}"
 

@@ -29,6 +29,8 @@ from iobus_verify.reports import render_html
 from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, add_assume_option, check, safe_name, scenario_path, summary_lines
 from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg
 from iobus_verify.reports.diff import ReportDiff, diff_reports
+from iobus_verify.reports.matrix import cell as matrix_cell
+from iobus_verify.reports.matrix import rows as matrix_rows
 from iobus_verify.reports.render_md import anchor, md_escape
 from iobus_verify.reports.report import PROFILES, Report, load_report
 
@@ -153,21 +155,18 @@ def _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted) -> s
             f"| {md_escape(rep.bus.name)} | {rep.profile} / {rep.seed} | {c['pass']} | {c['fail']} | {c['unknown']} | {c['error']} "
             f"| {rep.gate.verdict}{' (incomplete)' if rep.incomplete else ''} | [report.md]({p}report.md) |"
         )
-    ids = sorted({r.id for rep in reports for r in rep.results})
-    by = {rep.bus.name: {r.id: r for r in rep.results} for rep in reports}
-    lines += ["", "## Variant × obligation", "", "| obligation / property | " + " | ".join(md_escape(r.bus.name) for r in reports) + " |"]
-    lines.append("|---" * (len(reports) + 1) + "|")
-    for i in ids:
+    lines += ["", "## Variant × obligation", "", "One row per obligation: bounded and unbounded proofs, each comparator's proof and the conditions a refuted obligation holds under share it.", ""]
+    lines += ["| obligation / property | " + " | ".join(md_escape(r.bus.name) for r in reports) + " |", "|---" * (len(reports) + 1) + "|"]
+    for ob, by_bus in matrix_rows(reports):
         cells = []
         for rep in reports:
-            r = by[rep.bus.name].get(i)
-            if r is None:
+            results = by_bus.get(rep.bus.name)
+            if not results:
                 cells.append("n/a")
-            elif r.finding is not None:
-                cells.append(f"[{r.status}: {md_escape(r.finding.cls)}]({prefix[rep.bus.name]}report.md#{anchor(r)})")
-            else:
-                cells.append(r.status)
-        lines.append(f"| {md_escape(i)} | " + " | ".join(cells) + " |")
+                continue
+            _, cell_lines = matrix_cell(rep, results, prefix[rep.bus.name])
+            cells.append("; ".join(_md_line(ln, prefix[rep.bus.name]) for ln in cell_lines))
+        lines.append(f"| {md_escape(ob)} | " + " | ".join(cells) + " |")
     for name, d in diffs.items():
         c = d.comparison
         lines += ["", f"## {md_escape(name)}: since the previous report in this folder", ""]
@@ -187,6 +186,11 @@ def _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted) -> s
             mark = " (the patch's experiment)" if n == EXPERIMENT_DEVICES else ""
             lines.append(f"| {n}{mark} | " + " | ".join(str(row[b]) for b in buses) + " |")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_line(ln, prefix: str) -> str:
+    """A matrix line in Markdown; a finding links to its section of the bus's report.md."""
+    return f"[{md_escape(ln.text)}]({prefix}report.md#{anchor(ln.result)})" if ln.result is not None else md_escape(ln.text)
 
 
 def _write(path: Path, text: str) -> Path:

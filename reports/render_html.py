@@ -26,6 +26,8 @@ th{background:#eef1f4}td.num{text-align:right}
 .v-match{background:#e6f4ea;color:#136c2e}.v-regressed,.v-error{background:#fde8e8;color:#9b1c1c}.v-incomplete{background:#fff4d6;color:#7a5200}
 .expected{background:#f6ece0;color:#7a4a12}.meta{color:#4a5560}.finding{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:4px 16px 12px;margin:14px 0}
 .diagram{overflow-x:auto}a{color:#0b5cad}
+table.matrix td{min-width:9em}.cond{font-size:.85em;font-weight:normal;color:#1d2329;margin-top:.3em}
+.cond ul{margin:.1em 0 0;padding-left:1.1em}.cond li span{background:none}
 """
 
 
@@ -299,36 +301,45 @@ def render_finding_page(report: Report, r: Result, bus_dir=None) -> str:
 
 
 MATRIX_LEGEND = (
-    '<p class="meta">Legend: <span class="fail">fail: CLASS (new)</span> a finding the baseline does not hold: it fails the gate; '
+    '<p class="meta">One row per obligation: a bus\'s proof bounded to arrays of <i>N</i> ≤ <i>n</i> ranges and its proof for every <i>N</i>, '
+    "its proofs of each comparator (<code>fixed</code> proves a law for its segment comparator and for the point order it induces) "
+    'and the conditions it holds under share the row. '
+    'Legend: <span class="fail">fail: CLASS (new)</span> a finding the baseline does not hold: it fails the gate; '
     '<span class="expected">fail: CLASS (expected)</span> a finding the baseline holds (a known bug of that variant): the gate passes; '
     '<span class="unknown">outside contract</span> listed, never gating; <span class="pass">pass</span>; '
-    '<span class="none">n/a</span> the bus has no such obligation. Each finding links to its page.</p>'
+    '<span class="none">n/a</span> the bus has no such obligation; "holds under" lists the weakest conditions '
+    "(conjunctions of condition atoms) under which a refuted obligation is proved. Each finding links to its page.</p>"
 )
 
 
 def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
-    """Variant x obligation table: rows are result ids, columns buses; a finding
-    cell links to its section in that bus's report.html."""
-    from iobus_verify.reports.render_md import anchor
+    """Variant x obligation table: rows are obligations (:mod:`iobus_verify.reports.matrix`),
+    columns buses; a finding links to its page."""
+    from iobus_verify.reports import matrix as M
 
-    ids = sorted({r.id for rep in reports for r in rep.results})
-    by = {rep.bus.name: {r.id: r for r in rep.results} for rep in reports}
-    out = ["<table><tr><th>obligation / property</th>" + "".join(f"<th>{escape(rep.bus.name)}</th>" for rep in reports) + "</tr>"]
-    for i in ids:
-        row = [f"<tr><td><code>{escape(i)}</code></td>"]
+    out = ['<table class="matrix"><tr><th>obligation / property</th>' + "".join(f"<th>{escape(rep.bus.name)}</th>" for rep in reports) + "</tr>"]
+    for ob, by_bus in M.rows(reports):
+        row = [f"<tr><td><code>{escape(ob)}</code></td>"]
         for rep in reports:
-            r = by[rep.bus.name].get(i)
-            if r is None:
+            results = by_bus.get(rep.bus.name)
+            if not results:
                 row.append('<td class="none" title="this bus has no such obligation or property">n/a</td>')
-            elif r.finding is not None:
-                judged = gate_status(rep, r)
-                tag, cls = ("new", r.status) if judged.startswith("new") else ("expected", "expected") if judged.startswith("expected") else (
-                    ("outside contract", "unknown") if judged.startswith("outside") else ("", r.status)
+                continue
+            colour, lines = M.cell(rep, results, href_prefix[rep.bus.name])
+            main = [ln for ln in lines if not ln.conditional]
+            cond = [ln for ln in lines if ln.conditional]
+            parts = [f"<div>{_line_html(ln)}</div>" for ln in main]
+            if cond:
+                parts.append(
+                    '<div class="cond"><ul>'
+                    + "".join(f'<li><span class="{escape(ln.status)}">{_line_html(ln)}</span></li>' for ln in cond)
+                    + "</ul></div>"
                 )
-                text = f"{r.status}: {r.finding.cls}" + (f" ({tag})" if tag else "")
-                row.append(status_cell(cls, text, f"{href_prefix[rep.bus.name]}{finding_page_path(r)}"))
-            else:
-                row.append(status_cell(r.status))
+            row.append(f'<td class="{escape(colour)}">' + "".join(parts) + "</td>")
         out.append("".join(row) + "</tr>")
     out.append("</table>")
     return out
+
+
+def _line_html(ln) -> str:
+    return f'<a href="{escape(ln.href)}">{escape(ln.text)}</a>' if ln.href else escape(ln.text)

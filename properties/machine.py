@@ -550,7 +550,7 @@ def structural_failure(spec: Any, ref_vm: Any, bus_vm: Any, before: dict[str, li
         if sorted(map(_ident, now)) != sorted(map(_ident, ref_now)):
             return ("invariant.registered_set", f"{name} bus registers {_show(now)}, the reference {_show(ref_now)}")
         cap = getattr(b, "capacity", None)
-        if isinstance(cap, int) and _counted(b, now) > cap:
+        if isinstance(cap, int) and _counted(b, now, getattr(spec, "era", None)) > cap:
             return ("invariant.capacity", f"{name} bus holds {len(now)} ranges, capacity {cap}")
         prev = before.get(name)
         if prev is not None:
@@ -578,10 +578,18 @@ def _show(entries) -> str:
     return "[" + ", ".join(f"({a:#x},{n})" for a, n, *_ in entries) + "]"
 
 
-def _counted(bus: Any, entries: list) -> int:
-    """Entries that count against capacity (today's rule leaves ioeventfds out)."""
-    variant = getattr(bus, "variant", None)
-    if variant is not None and variant.capacity_excludes_ioeventfds:
+def _counted(bus: Any, entries: list, era: str | None = None) -> int:
+    """Entries that count against capacity. The bus says whether ioeventfds
+    count (``capacity_excludes_ioeventfds``, on the bus or its variant);
+    otherwise its era's registration contract decides (today's leaves them
+    out, 2011's counts them), as the reference the bus is compared with does."""
+    excludes = getattr(bus, "capacity_excludes_ioeventfds", None)
+    if excludes is None:
+        variant = getattr(bus, "variant", None)
+        excludes = getattr(variant, "capacity_excludes_ioeventfds", None)
+    if excludes is None:
+        excludes = era == "today"
+    if excludes:
         from iobus_verify.model.sorted_bus import is_ioeventfd
 
         return sum(1 for e in entries if not is_ioeventfd(e[2]))

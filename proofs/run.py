@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from importlib import resources
+from typing import Any, Callable, Sequence
 
 from iobus_verify.model import conditions as C
 from iobus_verify.proofs import lookup as L
@@ -34,6 +35,9 @@ from iobus_verify.proofs.encode import ProofVariant, proof_variant
 from iobus_verify.proofs.results import ProofResult
 from iobus_verify.proofs.search import SearchOutcome
 from iobus_verify.reports.records import Result
+
+#: A progress callback (:mod:`iobus_verify.reports.progress`), or None.
+Progress = Callable[..., Any] | None
 
 #: Obligations (not lookup) checked under a condition: comparator laws as the ``swo`` lemma would.
 _COMPARATOR_LAWS = tuple(f"comparator.{law}" for law in O.LAWS)
@@ -142,33 +146,100 @@ def _conditional(pv: ProofVariant, refuted: list[str], n: int, timeout_s: float,
     return out
 
 
+class _Done:
+    """What one finished task adds to a progress display's counters (read by
+    :class:`iobus_verify.reports.progress.PhaseProgress`): ``runs`` obligations
+    done, ``found`` the obligations refuted."""
+
+    def __init__(self, runs: int, found: Sequence[str] = ()) -> None:
+        self.runs = runs
+        self.found = dict.fromkeys(found)
+
+
+def _outcomes(results: Sequence[ProofResult]) -> str:
+    """``refuted`` / ``proved (N<=16 and every N)`` / ``2 proved, 1 refuted``: a task's results in words."""
+    if len({r.id for r in results}) > 1:
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        return ", ".join(f"{k} {o}" for o, k in counts.items())
+    outs = sorted({r.outcome for r in results})
+    scopes = " and ".join("every N" if r.scope == "unbounded" else f"N<={r.n}" for r in results if r.outcome != "refuted")
+    return "/".join(outs) + (f" ({scopes})" if scopes and outs != ["refuted"] else "")
+
+
+def _task_name(task) -> str:
+    kind, _, ob_id, _, _ = task
+    return "the comparator laws" if kind == "comparators" else ob_id
+
+
 def proof_results(
-    spec_name: str, *, n: int, timeout_s: float, jobs: int = 1, conditions: bool = True
+    spec_name: str, *, n: int, timeout_s: float, jobs: int = 1, conditions: bool = True, progress: Progress = None
 ) -> list[ProofResult]:
     """Every :class:`ProofResult` for ``spec_name`` (see the module docstring).
 
     ``conditions=False`` skips the weakest-condition search (the costly part for
     ``upstream``, whose comparator laws under conditions take seconds each).
+    ``progress``: told the obligations planned (:func:`iobus_verify.reports.progress.plan`,
+    unit ``obligations``: each comparator law, each lookup obligation, and one
+    weakest-condition search per refuted obligation) and each one done
+    (:func:`iobus_verify.reports.progress.step`, one message per finished task).
     """
+    from iobus_verify.reports.progress import plan, step
+
     pv = proof_variant(spec_name)
     tasks = [("comparators", pv.name, None, n, timeout_s)]
     kind = "lemma" if pv.kind == "fixed" else "refute"
     tasks += [(kind, pv.name, ob, n, timeout_s) for ob in L.LOOKUP]
+    searching = pv.kind != "fixed" and conditions
+    n_laws = len(O.obligations(pv)) if progress is not None else 1
+    weight = [n_laws] + [1] * len(L.LOOKUP)
+    # the searches are planned from the committed expectation, re-planned once the refutations are known
+    planned = sum(weight) + (len(expected_refuted(pv.name)) if searching else 0)
+    plan(progress, planned, unit="obligations")
+    at_once = f", {min(jobs, len(tasks))} at a time" if jobs > 1 else ""
+    step(progress, f"proofs: {pv.name}: {planned} obligations planned ({n_laws} comparator laws, {len(L.LOOKUP)} lookup obligations"
+         + (", the weakest conditions of each refuted one" if searching else "") + f"{at_once})")
+
+    def done(i: int, chunk: list[ProofResult]) -> None:
+        refuted = sorted({r.result_id for r in chunk if r.outcome == "refuted"})
+        step(progress, f"proofs: {pv.name}: {_task_name(tasks[i])}: {_outcomes(chunk)}", watch=_Done(weight[i], refuted))
+
+    chunks: list[list[ProofResult]] = [[] for _ in tasks]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as ex:
-            chunks = list(ex.map(_task, tasks))
+            futures = {ex.submit(_task, t): i for i, t in enumerate(tasks)}
+            for f in as_completed(futures):
+                i = futures[f]
+                chunks[i] = f.result()
+                done(i, chunks[i])
     else:
-        chunks = [_task(t) for t in tasks]
+        for i, t in enumerate(tasks):
+            chunks[i] = _task(t)
+            done(i, chunks[i])
     results = [r for chunk in chunks for r in chunk]
-    if pv.kind != "fixed" and conditions:
+    if searching:
         refuted = [r.id for r in results if r.outcome == "refuted"]
-        results += _conditional(pv, refuted, n, timeout_s)
+        if len(refuted) != planned - sum(weight):
+            plan(progress, sum(weight) + len(refuted), unit="obligations")
+        for ob_id in refuted:
+            got = _conditional(pv, [ob_id], n, timeout_s)
+            conds = sorted({r.condition for r in got if r.condition not in ("none", "searched")})
+            held = ", ".join(conds) if conds else "no conjunction of the condition atoms proves it"
+            step(progress, f"proofs: {pv.name}: weakest conditions of {ob_id}: {held}", watch=_Done(1))
+            results += got
     return results
 
 
-def run_proofs(spec_name: str, *, n: int, timeout_s: float, jobs: int = 1, conditions: bool = True) -> list[Result]:
-    """The proofs of ``spec_name`` as project results (``pass``/``fail``/``unknown``)."""
-    return [r.to_result() for r in proof_results(spec_name, n=n, timeout_s=timeout_s, jobs=jobs, conditions=conditions)]
+def run_proofs(
+    spec_name: str, *, n: int, timeout_s: float, jobs: int = 1, conditions: bool = True, progress: Progress = None
+) -> list[Result]:
+    """The proofs of ``spec_name`` as project results (``pass``/``fail``/``unknown``).
+    ``progress``: see :func:`proof_results` (the obligations planned, each one done)."""
+    return [
+        r.to_result()
+        for r in proof_results(spec_name, n=n, timeout_s=timeout_s, jobs=jobs, conditions=conditions, progress=progress)
+    ]
 
 
 @lru_cache(maxsize=None)

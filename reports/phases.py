@@ -119,7 +119,7 @@ def _proofs(ctx: PhaseContext) -> Sequence[Result]:
         )
     mod = _import_phase("iobus_verify.proofs.run", "proofs")
     b = ctx.budget
-    return mod.run_proofs(ctx.spec.spec, n=b.proof_n, timeout_s=b.proof_timeout_s, jobs=b.proof_jobs)
+    return mod.run_proofs(ctx.spec.spec, n=b.proof_n, timeout_s=b.proof_timeout_s, jobs=b.proof_jobs, progress=ctx.progress)
 
 
 #: The phases ``check`` runs, in order.

@@ -19,7 +19,9 @@ A phase receives a :class:`PhaseProgress` and may call it
   (classes seen), e.g. the :class:`~iobus_verify.properties.machine.SearchStats`
   a survey fills in;
 * ``progress.plan(runs)`` once: the search runs the phase will make in all
-  (the bar's total; the time left is estimated from it);
+  (the bar's total; the time left is estimated from it); ``unit=`` names what
+  is counted when it is not search runs (the proofs phase counts
+  ``obligations``); calling it again changes the total (a plan that grew);
 * ``progress(done, total[, "message"])`` or keywords ``done=``, ``total=``,
   ``message=``, as before.
 
@@ -37,6 +39,8 @@ from typing import IO, Any
 
 #: seconds between plain lines while one step runs
 HEARTBEAT_S = 15.0
+#: classes named in a status line; more are counted ("and 3 more")
+MAX_CLASSES = 5
 
 
 def use_bar(stream: IO[str]) -> bool:
@@ -57,12 +61,15 @@ def step(progress: Any, message: str, *, watch: Any = None) -> None:
         progress(message)
 
 
-def plan(progress: Any, runs: int) -> None:
-    """Tell ``progress`` how many search runs the phase will make (ignored by
-    a plain callback)."""
+def plan(progress: Any, runs: int, unit: str = "runs") -> None:
+    """Tell ``progress`` how many search runs (or other ``unit``s: the proofs
+    phase counts obligations) the phase will make (ignored by a plain callback)."""
     fn = getattr(progress, "plan", None)
     if callable(fn):
-        fn(runs)
+        if unit == "runs":
+            fn(runs)
+        else:
+            fn(runs, unit=unit)
 
 
 def _classes(watch: Any) -> set[str]:
@@ -84,6 +91,7 @@ class PhaseProgress:
         self.prefix = prefix
         self.start = time.monotonic()
         self.total_runs: int | None = None
+        self.unit = "runs"  # what total_runs counts
         self.message = ""
         self._done_runs = 0  # runs of the steps already finished
         self._done_ops = 0
@@ -120,11 +128,12 @@ class PhaseProgress:
         runs, ops, classes = self.counters()
         parts = []
         if self.total_runs:
-            parts.append(f"{min(runs, self.total_runs)}/{self.total_runs} runs")
+            parts.append(f"{min(runs, self.total_runs)}/{self.total_runs} {self.unit}")
         if ops:
             parts.append(f"{ops} ops")
         if self.total_runs or ops or classes:
-            parts.append("found: " + (", ".join(classes) if classes else "nothing yet"))
+            named = ", ".join(classes[:MAX_CLASSES]) + (f" and {len(classes) - MAX_CLASSES} more" if len(classes) > MAX_CLASSES else "")
+            parts.append("found: " + (named if classes else "nothing yet"))
         return ", ".join(parts)
 
     # -- the calls ------------------------------------------------------------------------
@@ -137,8 +146,9 @@ class PhaseProgress:
         self._thread = threading.Thread(target=self._tick, name=f"progress-{self.phase}", daemon=True)
         self._thread.start()
 
-    def plan(self, runs: int) -> None:
+    def plan(self, runs: int, unit: str = "runs") -> None:
         self.total_runs = max(0, int(runs)) or None
+        self.unit = unit
         self._sync()
 
     def __call__(self, *args: Any, **kw: Any) -> None:
@@ -150,8 +160,6 @@ class PhaseProgress:
         total = kw.get("total", nums[1] if len(nums) > 1 else None)
         with self._lock:
             self._fold()
-        status = self._status()  # what the steps before this one did
-        with self._lock:
             self._watch = watch
             if message:
                 self.message = message
@@ -159,6 +167,9 @@ class PhaseProgress:
                 self.total_runs = int(total)
             if done is not None and self.total_runs and watch is None:
                 self._done_runs = int(done)
+        # the counters with this step's watch: a fresh survey's are 0 (what the steps before it did);
+        # a step that reports work already done (the proofs' "obligation X proved") counts it
+        status = self._status()
         if self.bar:
             self._sync()
         elif message and message != self._last_message:

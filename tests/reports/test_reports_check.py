@@ -43,8 +43,8 @@ def test_writes_every_file_and_validates(tmp_path, phases):
     scen = list((d / "scenarios").glob("*.json"))
     assert [p.name for p in scen] == ["differential.MISSED.json"]
     assert json.loads(scen[0].read_text())["schema"] == "iobus-scenario/1"
-    # the committed baseline of seed-2011 may or may not exist; strict here
-    assert o.report.gate.baseline is None or o.report.gate.baseline.endswith("seed-2011.json")
+    # seed-2011 has a committed baseline, and check judges on it by default
+    assert o.report.gate.baseline is not None and o.report.gate.baseline.endswith("seed-2011.json")
 
 
 def test_match_new_lost(tmp_path, phases):

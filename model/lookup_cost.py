@@ -8,6 +8,11 @@ and every variant, for 1 to 1024 devices, in three layouts:
 * ``disjoint``: ``n`` one-byte ranges side by side, each accessed once (``k = 1``);
 * ``nested``: ``n`` ranges nested around one byte, accessed there (``k = n``).
 
+:func:`measure` takes a registered name; :func:`measure_bus` any factory
+(a plugin's): it counts the device callbacks itself (the devices count the
+calls they get) and the comparator calls only when the bus reports them
+(``stats()``); without ``stats()`` the point's ``max_comparisons`` is None.
+
 For ``fixed`` it checks the design bound ``ceil(log2(n + 1)) + k + 2`` on
 comparator calls *plus* devices offered (the devices refuse, so every matching
 range is offered) and exits 1 if any access exceeds it. This is a benchmark: figures, not a timed test.
@@ -20,6 +25,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from iobus_verify.model.protocol import EOPNOTSUPP
 from iobus_verify.model.sorted_bus import REGISTRY
@@ -30,14 +36,20 @@ LAYOUTS = ("one-byte", "disjoint", "nested")
 
 class _Dev:
     """Refuses every access, so that each lookup walks all the ranges it matches
-    (an ioeventfd whose datamatch never hits): the worst case of the walk."""
+    (an ioeventfd whose datamatch never hits): the worst case of the walk.
+    Counts the calls it gets in ``calls[0]`` (shared by the devices of one bus)."""
 
     ioeventfd = True
 
+    def __init__(self, calls: list[int] | None = None) -> None:
+        self.calls = calls if calls is not None else [0]
+
     def write(self, addr: int, length: int, data: bytes) -> int:
+        self.calls[0] += 1
         return -EOPNOTSUPP
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        self.calls[0] += 1
         return -EOPNOTSUPP, b""
 
 
@@ -48,8 +60,8 @@ class CostPoint:
     bus: str
     layout: str
     devices: int
-    max_comparisons: int
-    mean_comparisons: float
+    max_comparisons: int | None  # None: the bus does not report comparator calls (no stats())
+    mean_comparisons: float | None
     max_callbacks: int
     k: int  # ranges containing the accessed byte, for the bound
     bound: int  # ceil(log2(n + 1)) + k + 2, the fixed design's bound
@@ -69,28 +81,45 @@ def _layout(layout: str, n: int) -> tuple[list[tuple[int, int]], list[int], int]
 
 
 def measure(bus_name: str, layout: str, n: int) -> CostPoint:
-    """Register ``n`` devices in the layout on a fresh bus, then time each access."""
-    regs, accesses, k = _layout(layout, n)
+    """Register ``n`` devices in the layout on a fresh registered bus, then time each access."""
     named = REGISTRY[bus_name]
-    bus = named.factory(max(n, named.capacity))
+    return measure_bus(bus_name, lambda cap: named.factory(cap), named.capacity, layout, n)
+
+
+def measure_bus(name: str, make: Callable[[int], Any], capacity: int, layout: str, n: int) -> CostPoint:
+    """:func:`measure` for any bus: ``make(capacity)`` returns a new one (a plugin's factory).
+    Callbacks: the bus's ``stats()`` when it has one, else the calls its devices counted;
+    comparator calls: ``stats()``'s, else None (not reported)."""
+    regs, accesses, k = _layout(layout, n)
+    bus = make(max(n, capacity))
+    calls = [0]
     for a, length in regs:
-        rc = bus.register(a, length, _Dev())
+        rc = bus.register(a, length, _Dev(calls))
         if rc != 0:
-            raise RuntimeError(f"{bus_name}: register({a:#x}, {length}) returned {rc}")
-    bus.stats()
-    comps, cbs, steps = [], [], []
+            raise RuntimeError(f"{name}: register({a:#x}, {length}) returned {rc}")
+    stats = getattr(bus, "stats", None)
+    if not callable(stats):
+        stats = None
+    if stats is not None:
+        stats()
+    comps: list[int] = []
+    cbs: list[int] = []
     for x in accesses:
+        calls[0] = 0
         bus.write(x, 1, b"\0")
-        s = bus.stats()
-        comps.append(s.comparisons)
-        cbs.append(s.callbacks)
-        steps.append(s.comparisons + s.callbacks)
+        if stats is not None:
+            s = stats()
+            comps.append(s.comparisons)
+            cbs.append(s.callbacks)
+        else:
+            cbs.append(calls[0])
+    steps = [c + b for c, b in zip(comps, cbs)] if comps else cbs
     return CostPoint(
-        bus_name,
+        name,
         layout,
         n,
-        max(comps),
-        sum(comps) / len(comps),
+        max(comps) if comps else None,
+        sum(comps) / len(comps) if comps else None,
         max(cbs),
         k,
         math.ceil(math.log2(n + 1)) + k + 2,

@@ -27,7 +27,7 @@ from iobus_verify.model.sorted_bus import VARIANTS
 from iobus_verify.model.spec import resolve
 from iobus_verify.reports import render_html
 from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, add_assume_option, check, safe_name, scenario_path, summary_lines
-from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg
+from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg, with_buses
 from iobus_verify.reports.diff import ReportDiff, diff_reports
 from iobus_verify.reports.matrix import cell as matrix_cell
 from iobus_verify.reports.matrix import rows as matrix_rows
@@ -111,6 +111,16 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
             "the access on the next byte (no device matches, so this is the lookup alone). The ringed points are the "
             f"patch's own experiment: {EXPERIMENT_DEVICES} ioeventfds on one byte, an access to another byte.</p>"
         )
+        for bus, note in fig.notes.items():
+            body.append(
+                f"<p><b>{escape(bus)}</b>: {escape(note)}"
+                + (
+                    ". It has no <code>stats()</code>, so its dotted line counts the device callbacks alone: a lower bound on its lookup's cost. "
+                    "Implement <code>stats()</code> (returning a <code>BusStats</code> of comparator calls and callbacks) to have them counted.</p>"
+                    if note.startswith("callbacks only")
+                    else ".</p>"
+                )
+            )
         body.append(f'<div class="diagram">{cost}</div>')
         body += ["<details><summary>the figures</summary>", *_cost_table_html(fig), "</details>"]
     body.append("<h2>Findings</h2>")
@@ -136,10 +146,11 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
 
 def _cost_table_html(fig: CostFigure) -> list[str]:
     buses = list(fig.series)
-    out = ["<table><tr><th>devices</th>" + "".join(f"<th>{escape(b)}</th>" for b in buses) + "</tr>"]
+    out = ["<table><tr><th>devices</th>" + "".join(f"<th>{escape(b)}" + ("*" if b in fig.notes else "") + "</th>" for b in buses) + "</tr>"]
     for n, row in fig.rows():
         mark = " ★" if n == EXPERIMENT_DEVICES else ""
-        out.append(f"<tr><td class=\"num\">{n}{mark}</td>" + "".join(f'<td class="num">{row[b]}</td>' for b in buses) + "</tr>")
+        out.append(f"<tr><td class=\"num\">{n}{mark}</td>" + "".join(f'<td class="num">{"" if row[b] is None else row[b]}</td>' for b in buses) + "</tr>")
+    out += [f'<tr><td colspan="{len(buses) + 1}" class="meta">* {escape(b)}: {escape(note)}</td></tr>' for b, note in fig.notes.items()]
     return out + ["</table>"]
 
 
@@ -184,7 +195,8 @@ def _index_md(outcomes, prefix, diffs, diagrams, fig, elapsed, interrupted) -> s
         lines += ["| devices | " + " | ".join(buses) + " |", "|---" * (len(buses) + 1) + "|"]
         for n, row in fig.rows():
             mark = " (the patch's experiment)" if n == EXPERIMENT_DEVICES else ""
-            lines.append(f"| {n}{mark} | " + " | ".join(str(row[b]) for b in buses) + " |")
+            lines.append(f"| {n}{mark} | " + " | ".join("" if row[b] is None else str(row[b]) for b in buses) + " |")
+        lines += [""] + [f"{md_escape(b)}: {md_escape(note)}." for b, note in fig.notes.items()]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -224,8 +236,25 @@ def report_all(
             interrupted = True
             break
     fig = cost_figure() if with_cost and not interrupted else None
+    if fig is not None:
+        fig = with_buses(fig, _plugin_specs(outcomes))
     write_index(out, outcomes, fig, time.monotonic() - started, interrupted)
     return outcomes, _worst([o.exit_code for o in outcomes])
+
+
+def _plugin_specs(outcomes: Sequence[CheckOutcome]) -> list:
+    """The checked buses that are not named variants (plugins), resolved again for the cost plot;
+    one that no longer resolves is left out of the plot, not the index."""
+    out = []
+    for o in outcomes:
+        b = o.report.bus
+        if b.name in VARIANTS or b.kind != "plugin":
+            continue
+        try:
+            out.append(resolve(b.spec))
+        except UsageError:
+            pass
+    return out
 
 
 def setup(p: argparse.ArgumentParser) -> None:

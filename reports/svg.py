@@ -304,17 +304,31 @@ def scene_diagram(scene: Scene, title: str = "") -> str:
 PALETTE = ("#333333", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6cab", "#2e4057")
 
 
-def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping[str, tuple[int, float]], title: str) -> str:
+def cost_plot(
+    series: Mapping[str, Sequence[tuple[int, float]]],
+    marked: Mapping[str, tuple[int, float]],
+    title: str,
+    notes: Mapping[str, str] | None = None,
+) -> str:
     """Lines of cost per access against device count, both axes log2; ``marked``
-    gives one point per bus (the patch's experiment), drawn as a ringed dot."""
-    left, right, top, bottom, w, h = 64, 250, 34, 48, 520, 300
+    gives one point per bus (the patch's experiment), drawn as a ringed dot.
+    ``notes``: a second legend line per bus (e.g. a plugin bus that does not report
+    its comparator calls: its line counts device callbacks only, drawn dotted)."""
+    notes = dict(notes or {})
+    left, top, bottom, w, h = 64, 34, 48, 520, 300
+    legend_texts = [*series, *notes.values(), "the patch's experiment", "(200 ioeventfds, 1 byte)"]
+    legend_texts += [f"{b} (= {b})" for b in series]
+    right = max(250, int(42 + 12 + max(text_width(t) for t in legend_texts)))
     xs = [n for pts in series.values() for n, _ in pts] + [n for n, _ in marked.values()]
     ys = [c for pts in series.values() for _, c in pts] + [c for _, c in marked.values()]
     xmax = max(xs + [2])
     ymax = max(ys + [2])
     lx = lambda n: left + w * math.log2(max(n, 1)) / math.log2(xmax)  # noqa: E731
     ly = lambda c: top + h - h * math.log2(max(c, 1)) / math.log2(ymax)  # noqa: E731
-    W, H = left + w + right, top + h + bottom
+    rows = len(series) + len(notes)
+    W, H = left + w + right, max(top + h + bottom, top + 12 + rows * 18 + 48)
+    title_w = 8 + text_width(title, bold=True) + 8
+    W = max(W, int(title_w))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
         f"<title>{escape(title)}</title>",
@@ -345,15 +359,19 @@ def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping
             if list(opts) == list(pts) and other not in same:
                 same[bus] = other
                 break
+    ly_leg = top + 12
     for i, (bus, pts) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         path = " ".join(f"{'M' if j == 0 else 'L'}{lx(n):.1f} {ly(c):.1f}" for j, (n, c) in enumerate(pts))
-        dash = ' stroke-dasharray="6 3"' if i % 2 else ""
+        dash = ' stroke-dasharray="2 3"' if bus in notes else ' stroke-dasharray="6 3"' if i % 2 else ""
         out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        ly_leg = top + 12 + i * 18
         out.append(f'<line x1="{left + w + 12}" y1="{ly_leg}" x2="{left + w + 36}" y2="{ly_leg}" stroke="{color}" stroke-width="2"{dash}/>')
         legend = bus + (f" (= {same[bus]})" if bus in same else "")
         out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}">{escape(legend)}</text>')
+        if bus in notes:
+            ly_leg += 16
+            out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}" fill="#4a5560">{escape(notes[bus])}</text>')
+        ly_leg += 18
         if bus in marked:
             n, c = marked[bus]
             out.append(
@@ -362,7 +380,7 @@ def cost_plot(series: Mapping[str, Sequence[tuple[int, float]]], marked: Mapping
                 f'<circle cx="{lx(n):.1f}" cy="{ly(c):.1f}" r="2" fill="{color}"/></g>'
             )
             out.append(f'<text x="{lx(n) + 9:.1f}" y="{ly(c) - 6:.1f}" style="{FONT}" fill="{color}">{c:g}</text>')
-    ly_leg = top + 12 + len(series) * 18 + 8
+    ly_leg += 8
     out.append(f'<circle cx="{left + w + 24}" cy="{ly_leg}" r="6" fill="#fff" stroke="#333" stroke-width="2"/>')
     out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}">the patch\'s experiment</text>')
     out.append(f'<text x="{left + w + 42}" y="{ly_leg + 18}" style="{FONT}">(200 ioeventfds, 1 byte)</text>')

@@ -134,7 +134,7 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
             f'<div class="finding"><h3 id="{escape(safe_name(rep.bus.name))}-{escape(anchor(r))}">{escape(rep.bus.name)} · <code>{escape(r.id)}</code>: '
             f"{escape(render_html.finding_title(r))}</h3>"
             + (f'<p class="meta">{escape(judged)}</p>' if judged else "")
-            + f'<p>{escape(r.finding.explanation)} <a href="{escape(href)}">the finding\'s page</a>{scen}</p>'
+            + f'<p>{render_html.words(r.finding.explanation)} <a href="{escape(href)}">the finding\'s page</a>{scen}</p>'
             + (f'<div class="diagram">{svg}</div>' if svg else "")
             + "</div>"
         )

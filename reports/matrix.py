@@ -79,6 +79,9 @@ class Line:
     href: str | None = None
     conditional: bool = False
     result: Result | None = None  # the finding the line links to
+    #: a "holds under" line: the conditions (each proved; any one suffices) and their scopes
+    conditions: tuple[str, ...] = ()
+    scopes: str = ""
 
 
 def worst(statuses: Sequence[str]) -> str:
@@ -129,7 +132,16 @@ def cell(rep: Report, results: Sequence[Result], prefix: str) -> tuple[str, list
     by_cond: dict[str, list[Result]] = {}
     for r in conditional:
         by_cond.setdefault(str(condition_of(r)), []).append(r)
+    holds: dict[str, list[str]] = {}  # scopes -> the conditions proved at those scopes
     for cond, rs in by_cond.items():
+        if cond != "searched" and all(r.status == "pass" for r in rs):
+            holds.setdefault(" and ".join(s for s in (scope_of(r) for r in rs) if s), []).append(cond)
+    for scopes, conds in holds.items():
+        text = "holds under " + " or ".join(conds) + (f" ({scopes})" if scopes else "")
+        lines.append(Line("pass", text, conditional=True, conditions=tuple(conds), scopes=scopes))
+    for cond, rs in by_cond.items():
+        if any(cond in ln.conditions for ln in lines):
+            continue
         st = worst([r.status for r in rs])
         if cond == "searched":  # the search found no condition: its unknown result says so
             lines.append(Line(st, "no condition of the search proves it", conditional=True))
@@ -139,10 +151,7 @@ def cell(rep: Report, results: Sequence[Result], prefix: str) -> tuple[str, list
             ln = _finding_line(rep, r, prefix, f"under {cond}: ")
             lines.append(Line(ln.status, ln.text, ln.href, conditional=True, result=r))
         rest = [r for r in rs if r.finding is None]
-        if rest and all(r.status == "pass" for r in rest):
-            scopes = [s for s in (scope_of(r) for r in rest) if s]
-            lines.append(Line("pass", f"holds under {cond}" + (f" ({' and '.join(scopes)})" if scopes else ""), conditional=True))
-        elif rest:
+        if rest:
             lines.append(Line(worst([r.status for r in rest]), f"under {cond}: {_summary(rest)}", conditional=True))
     main = [ln for ln in lines if not ln.conditional]
     colour = main[0].status if len(main) == 1 else worst([ln.status for ln in main]) if main else "none"

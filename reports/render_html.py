@@ -4,6 +4,7 @@ script, no network), every printed string escaped with :func:`html.escape`."""
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Iterable, Sequence
 
@@ -25,9 +26,10 @@ th{background:#eef1f4}td.num{text-align:right}
 .verdict{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600}
 .v-match{background:#e6f4ea;color:#136c2e}.v-regressed,.v-error{background:#fde8e8;color:#9b1c1c}.v-incomplete{background:#fff4d6;color:#7a5200}
 .expected{background:#f6ece0;color:#7a4a12}.meta{color:#4a5560}.finding{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:4px 16px 12px;margin:14px 0}
-.diagram{overflow-x:auto}a{color:#0b5cad}
+.diagram{overflow-x:auto}.diagram svg{max-width:100%;height:auto}a{color:#0b5cad}.nw{white-space:nowrap}
+.finding>h2:first-child,.finding>h3:first-child{margin-top:.6em}
 table.matrix td{min-width:9em}.cond{font-size:.85em;font-weight:normal;color:#1d2329;margin-top:.3em}
-.cond ul{margin:.1em 0 0;padding-left:1.1em}.cond li span{background:none}
+.cond ul{margin:.1em 0 0;padding-left:1.1em}.cond span{background:none}.cond code{white-space:nowrap;font-size:.95em}
 """
 
 
@@ -46,6 +48,15 @@ def page(title: str, body: Iterable[str]) -> str:
             "",
         ]
     )
+
+
+#: tokens a line must not break inside: an errno name (``-EOPNOTSUPP``), a range (``[0x20, 0x23)``)
+_UNBROKEN = re.compile(r"(-E[A-Z]+|\[0x[0-9a-f]+, 0x[0-9a-f]+\))")
+
+
+def words(text: str) -> str:
+    """``text`` escaped, its errno names and ranges kept on one line each."""
+    return _UNBROKEN.sub(lambda m: f'<span class="nw">{m.group(1)}</span>', escape(text))
 
 
 def status_cell(status: str, text: str | None = None, href: str | None = None) -> str:
@@ -84,6 +95,8 @@ def scene_table(scene: Scene) -> list[str]:
             who.append("linear (reference)")
         if not x.access and x.label == scene.chosen:
             who.append(scene.bus_name)
+        if x.access and scene.replayed and scene.op_index is not None:  # a side whose devices all refused
+            who += [f"{side}: no device" for side, took in (("linear (reference)", scene.reference), (scene.bus_name, scene.chosen)) if not took]
         pos = ""
         if order:
             pos = "".join(f'<td class="num">{"" if x.access else ("-" if v is None else v + 1)}</td>' for v in (x.linear, x.array))
@@ -133,7 +146,7 @@ def finding_section(
     f = r.finding
     assert f is not None
     out = [f'<div class="finding" id="{escape(anchor)}">', f"<{heading}>{escape(r.id)}: {escape(finding_title(r))}</{heading}>"]
-    out.append(f"<p>{escape(f.explanation)}</p>")
+    out.append(f"<p>{words(f.explanation)}</p>")
     scene = finding_scene(r, spec, bus_name)
     if scene is not None:
         line = choice_line(scene)
@@ -329,12 +342,12 @@ def matrix(reports: Sequence[Report], href_prefix: dict[str, str]) -> list[str]:
             main = [ln for ln in lines if not ln.conditional]
             cond = [ln for ln in lines if ln.conditional]
             parts = [f"<div>{_line_html(ln)}</div>" for ln in main]
-            if cond:
-                parts.append(
-                    '<div class="cond"><ul>'
-                    + "".join(f'<li><span class="{escape(ln.status)}">{_line_html(ln)}</span></li>' for ln in cond)
-                    + "</ul></div>"
-                )
+            for ln in cond:
+                if ln.conditions:  # holds under: one condition a line, never broken inside
+                    head = "holds" + (f" ({escape(ln.scopes)})" if ln.scopes else "") + " under"
+                    parts.append(f'<div class="cond">{head}<ul>' + "".join(f"<li><code>{escape(c)}</code></li>" for c in ln.conditions) + "</ul></div>")
+                else:
+                    parts.append(f'<div class="cond"><span class="{escape(ln.status)}">{_line_html(ln)}</span></div>')
             row.append(f'<td class="{escape(colour)}">' + "".join(parts) + "</td>")
         out.append("".join(row) + "</tr>")
     out.append("</table>")

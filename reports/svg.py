@@ -169,7 +169,18 @@ def scene_diagram(scene: Scene, title: str = "") -> str:
             marks[scene.reference] = (ref_txt, REF_MARK)
         if scene.chosen:
             marks[scene.chosen] = (bus_txt, BUS_MARK)
-    mark_w = max([text_width(t, bold=True) for t, _ in marks.values()] + [0]) + (16 if marks else 0)
+    # a side that chose no device says so on the operation's row (a MISSED is the bus choosing none)
+    none_marks: list[tuple[str, str]] = []
+    if access is not None and scene.op_index is not None and scene.replayed:
+        if not scene.reference and not scene.chosen:
+            none_marks.append(("◀ no device on either side", REF_MARK))
+        else:
+            if not scene.reference:
+                none_marks.append(("◀ reference: no device", REF_MARK))
+            if not scene.chosen:
+                none_marks.append((f"◀ {scene.bus_name}: no device", BUS_MARK))
+    every_mark = [t for t, _ in marks.values()] + [t for t, _ in none_marks]
+    mark_w = max([text_width(t, bold=True) for t in every_mark] + [0]) + (16 if every_mark else 0)
     tick_texts = [_tick_label(t) for t in ticks]
     longest_tick = max(text_width(t) for t in tick_texts)
     rot = math.radians(35)
@@ -204,7 +215,7 @@ def scene_diagram(scene: Scene, title: str = "") -> str:
     width = int(max(body_w, widest, 320))
     top = pad + LINE_H * len(head) + (24 if order_cols else 10)
     row_h = 26
-    axis_y = top + row_h * len(drawn) + 6
+    axis_y = top + row_h * len(drawn) + 6 + LINE_H * max(0, len(none_marks) - 1)
     axis_h = longest_tick * math.sin(rot) + 26
     legend_y = axis_y + axis_h
     height = int(legend_y + 22 + LINE_H * len(foot) + pad)
@@ -273,6 +284,10 @@ def scene_diagram(scene: Scene, title: str = "") -> str:
         if mark:
             mx = x0 + bars_w + 8 if end_x <= x0 + bars_w else end_x + 8
             out.append(f'<text x="{mx}" y="{ry + 16}" style="{FONT};font-weight:bold" fill="{mark[1]}">{escape(mark[0])}</text>')
+        if r.access and none_marks:
+            mx = x0 + bars_w + 8 if end_x <= x0 + bars_w else end_x + 8
+            for k, (text, colour) in enumerate(none_marks):
+                out.append(f'<text x="{mx}" y="{ry + 16 + k * LINE_H}" style="{FONT};font-weight:bold" fill="{colour}">{escape(text)}</text>')
         out.append("</g>")
     out.append(f'<line x1="{x0}" y1="{axis_y}" x2="{x0 + bars_w}" y2="{axis_y}" stroke="#333"/>')
     for (t, x), label in zip(x_of.items(), tick_texts):
@@ -323,8 +338,11 @@ def cost_plot(
     ys = [c for pts in series.values() for _, c in pts] + [c for _, c in marked.values()]
     xmax = max(xs + [2])
     ymax = max(ys + [2])
+    # a cost of 0 (a bus that offers no device and reports no comparison) has no place on a log
+    # axis: it gets a row of its own below 1, rather than being drawn as 1
+    zero = 28 if any(c <= 0 for c in ys) else 0
     lx = lambda n: left + w * math.log2(max(n, 1)) / math.log2(xmax)  # noqa: E731
-    ly = lambda c: top + h - h * math.log2(max(c, 1)) / math.log2(ymax)  # noqa: E731
+    ly = lambda c: top + h - 7 if c <= 0 else top + (h - zero) - (h - zero) * math.log2(max(c, 1)) / math.log2(ymax)  # noqa: E731
     rows = len(series) + len(notes)
     W, H = left + w + right, max(top + h + bottom, top + 12 + rows * 18 + 48)
     title_w = 8 + text_width(title, bold=True) + 8
@@ -347,6 +365,11 @@ def cost_plot(
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" stroke="#eee"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" style="{FONT}">{c}</text>')
         c *= 2
+    if zero:
+        out.append(f'<line x1="{left}" y1="{ly(0)}" x2="{left + w}" y2="{ly(0)}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{ly(0) + 4}" text-anchor="end" style="{FONT}">0</text>')
+        y_break = top + h - zero + 9
+        out.append(f'<path d="M{left - 5} {y_break + 3} L{left + 5} {y_break - 3}" stroke="#333"/>')  # the axis break
     out.append(f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#333"/>')
     out.append(f'<text x="{left + w / 2}" y="{top + h + 36}" text-anchor="middle" style="{FONT}">devices registered (log scale)</text>')
     out.append(
@@ -360,6 +383,8 @@ def cost_plot(
                 same[bus] = other
                 break
     ly_leg = top + 12
+    labelled: dict[tuple[int, int], float] = {}
+    labelled_at: list[tuple[int, int]] = []
     for i, (bus, pts) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         path = " ".join(f"{'M' if j == 0 else 'L'}{lx(n):.1f} {ly(c):.1f}" for j, (n, c) in enumerate(pts))
@@ -379,7 +404,12 @@ def cost_plot(
                 f'<circle cx="{lx(n):.1f}" cy="{ly(c):.1f}" r="6" fill="#fff" stroke="{color}" stroke-width="2"/>'
                 f'<circle cx="{lx(n):.1f}" cy="{ly(c):.1f}" r="2" fill="{color}"/></g>'
             )
-            out.append(f'<text x="{lx(n) + 9:.1f}" y="{ly(c) - 6:.1f}" style="{FONT}" fill="{color}">{c:g}</text>')
+            spot = (round(lx(n)), round(ly(c)))
+            if labelled.get(spot) != c:  # one label per spot: equal figures say it once, others stack to the right
+                dx = 9 + 14 * sum(1 for k in labelled_at if k == spot)
+                labelled_at.append(spot)
+                labelled.setdefault(spot, c)
+                out.append(f'<text x="{lx(n) + dx:.1f}" y="{ly(c) - 6:.1f}" style="{FONT}" fill="{color}">{c:g}</text>')
     ly_leg += 8
     out.append(f'<circle cx="{left + w + 24}" cy="{ly_leg}" r="6" fill="#fff" stroke="#333" stroke-width="2"/>')
     out.append(f'<text x="{left + w + 42}" y="{ly_leg + 4}" style="{FONT}">the patch\'s experiment</text>')

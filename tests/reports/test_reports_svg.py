@@ -117,6 +117,15 @@ def test_a_missed_access_draws_the_range_it_was_meant_for():
     scene = finding_scene(Result("differential.MISSED", "property", "fail", 0.1, Finding("MISSED", "x", scen)), "seed-2011", "seed-2011")
     assert scene.reference == "pic_master" and scene.chosen is None
     assert "pic_master" in [x.label for x in scene.ranges] and scene.access.label == "read"
+    # the bus's choice, none, is said on the operation's row, in the bus's colour, inside the picture
+    from iobus_verify.reports.render_html import scene_table
+    from iobus_verify.reports.svg import BUS_MARK, scene_diagram
+
+    root = ET.fromstring(scene_diagram(scene, "t"))
+    said = [t for t in root.iter(f"{NS}text") if t.text == "◀ seed-2011: no device"]
+    assert len(said) == 1 and said[0].get("fill") == BUS_MARK
+    assert float(said[0].get("x")) + 7.0 * 1.08 * len(said[0].text) <= float(root.get("width"))
+    assert "seed-2011: no device" in "".join(scene_table(scene))
 
 
 def test_zero_length_and_identical_rows():

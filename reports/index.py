@@ -27,7 +27,7 @@ from iobus_verify.model.sorted_bus import VARIANTS
 from iobus_verify.model.spec import resolve
 from iobus_verify.reports import render_html
 from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, add_assume_option, check, safe_name, scenario_path, summary_lines
-from iobus_verify.reports.cost import EXPERIMENT_DEVICES, CostFigure, cost_figure, cost_svg, with_buses
+from iobus_verify.reports.cost import EXPERIMENT_DEVICES, NOT_REPORTED, CostFigure, cost_figure, cost_svg, with_buses
 from iobus_verify.reports.diff import ReportDiff, diff_reports
 from iobus_verify.reports.matrix import cell as matrix_cell
 from iobus_verify.reports.matrix import rows as matrix_rows
@@ -112,15 +112,15 @@ def write_index(out: Path, outcomes: Sequence[CheckOutcome], fig: CostFigure | N
             f"patch's own experiment: {EXPERIMENT_DEVICES} ioeventfds on one byte, an access to another byte.</p>"
         )
         for bus, note in fig.notes.items():
-            body.append(
-                f"<p><b>{escape(bus)}</b>: {escape(note)}"
-                + (
-                    ". It has no <code>stats()</code>, so its dotted line counts the device callbacks alone: a lower bound on its lookup's cost. "
-                    "Implement <code>stats()</code> (returning a <code>BusStats</code> of comparator calls and callbacks) to have them counted.</p>"
-                    if note.startswith("callbacks only")
-                    else ".</p>"
+            if note.startswith(NOT_REPORTED):
+                note = (
+                    "comparisons not reported. It has no <code>stats()</code>, so its dotted line counts the device callbacks "
+                    "alone: a lower bound on its lookup's cost. Implement <code>stats()</code> (returning a <code>BusStats</code> "
+                    "of comparator calls and callbacks) to have its comparisons counted" + escape(note[len(NOT_REPORTED):])
                 )
-            )
+            else:
+                note = escape(note)
+            body.append(f"<p><b>{escape(bus)}</b>: {note}.</p>")
         body.append(f'<div class="diagram">{cost}</div>')
         body += ["<details><summary>the figures</summary>", *_cost_table_html(fig), "</details>"]
     body.append("<h2>Findings</h2>")

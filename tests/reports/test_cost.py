@@ -71,3 +71,16 @@ def test_a_plugin_without_stats_is_drawn_with_its_callbacks_and_the_plot_says_so
 def test_a_plugin_with_stats_has_its_comparisons_counted(tmp_path):
     fig = with_buses(cost_figure(sizes=(1, 2), buses=("linear",)), [_spec(tmp_path, True)])
     assert fig.series["scan_True.factory"] == [(1, 4), (2, 5)] and "scan_True.factory" not in fig.notes
+
+
+def test_an_index_built_for_a_plugin_bus_plots_it(tmp_path, fake):
+    import os
+
+    from iobus_verify.reports.index import report_all
+
+    report_all(tmp_path, buses=[f"{EXAMPLE}:factory"], phases=(fake.properties(),), stream=open(os.devnull, "w"))
+    svg = (tmp_path / "svg" / "cost.svg").read_text()
+    assert "int_len_bus.factory" in svg and NOT_REPORTED in svg and "linear" in svg
+    index = (tmp_path / "index.html").read_text()
+    assert "<b>int_len_bus.factory</b>: comparisons not reported" in index
+    assert "int\\_len\\_bus.factory: " + NOT_REPORTED in (tmp_path / "index.md").read_text()

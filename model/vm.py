@@ -138,7 +138,7 @@ def _run_limited(seconds: float | None, fn: Callable[[], Any]) -> Any:
         raise OpTimeout()
 
     old_handler = signal.signal(signal.SIGALRM, _alarm)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     started = time.monotonic()
     try:
         return fn()
@@ -146,7 +146,7 @@ def _run_limited(seconds: float | None, fn: Callable[[], Any]) -> Any:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
         if outer > 0:  # an enclosing limit (e.g. the state machine's) keeps running
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-6))
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-6), interval)
 
 
 class _BusFault(Exception):

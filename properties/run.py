@@ -501,6 +501,7 @@ def minimise_found(spec: Any, found: dict[str, Any], progress: Progress = None) 
     from iobus_verify.model import conditions as C
     from iobus_verify.properties.minimise import minimise
     from iobus_verify.properties.replaying import first_divergence
+    from iobus_verify.properties.strengthen import strengthen
 
     out = {}
     for cls, cands in found.items():
@@ -518,6 +519,10 @@ def minimise_found(spec: Any, found: dict[str, Any], progress: Progress = None) 
                 return first_divergence_class_safe(spec, s) == c and _rung_rank(_rung_name_safe(s, spec.era)) <= r
 
             small, replays = minimise(f.scenario, keeps)
+            # The same class under a stronger condition? (the seed must not decide it)
+            stronger = strengthen(small, _rung_rank(C.rung_of(small, spec.era).name), spec.era, lambda s, c=cls: first_divergence_class_safe(spec, s) == c)
+            if stronger is not None:
+                small, _ = minimise(stronger[0], lambda s, c=cls, r=stronger[1]: keeps(s, c, r))
             again = first_divergence(spec, small)
             why = again[1] if again else f.explanation
             n0, n1 = len(f.scenario["ops"]), len(small["ops"])

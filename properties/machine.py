@@ -561,8 +561,9 @@ def structural_failure(spec: Any, ref_vm: Any, bus_vm: Any, before: dict[str, li
 
 
 
-def _dev_id(dev: Any) -> str:
-    """A device's scenario id (the VM names its devices), for comparing two VMs."""
+def device_id(dev: Any) -> str:
+    """A device's scenario id (the VM names its devices), for comparing two VMs
+    and for naming a device in a report."""
     for attr in ("id", "dev_id", "name"):
         v = getattr(dev, attr, None)
         if isinstance(v, str):
@@ -571,7 +572,7 @@ def _dev_id(dev: Any) -> str:
 
 
 def _ident(e) -> tuple[int, int, str]:
-    return (e[0], e[1], _dev_id(e[2]))
+    return (e[0], e[1], device_id(e[2]))
 
 
 def _show(entries) -> str:

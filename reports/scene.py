@@ -111,11 +111,9 @@ class Scene:
 
 
 def _dev_id(dev: Any) -> str:
-    for attr in ("id", "dev_id", "name"):
-        v = getattr(dev, attr, None)
-        if isinstance(v, str):
-            return v
-    return type(dev).__name__
+    from iobus_verify.properties.machine import device_id  # one definition of a device's name
+
+    return device_id(dev)
 
 
 def _op_text(op: Mapping[str, Any]) -> str:

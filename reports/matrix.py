@@ -95,7 +95,8 @@ def _finding_line(rep: Report, r: Result, prefix: str, label: str) -> Line:
     tag, cls = ("new", r.status) if judged.startswith("new") else ("expected", "expected") if judged.startswith("expected") else (
         ("outside contract", "unknown") if judged.startswith("outside") else ("", r.status)
     )
-    text = f"{label}{r.status}: {r.finding.cls}" + (f" ({tag})" if tag else "")
+    where = f" @ {r.finding.condition}" if r.finding.condition else ""  # a differential finding's rung
+    text = f"{label}{r.status}: {r.finding.cls}{where}" + (f" ({tag})" if tag else "")
     return Line(cls, text, f"{prefix}{finding_page_path(r)}", result=r)
 
 

@@ -2,6 +2,8 @@
 fails the gate with that corner's scenario, and the scenario replays."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from iobus_verify.cli import main
@@ -10,7 +12,14 @@ PLUGIN = str(Path(__file__).resolve().parents[2] / "examples" / "python" / "corn
 
 
 def test_corner_plugin_fails_the_gate_with_the_corner_scenario(tmp_path, capsys):
-    assert main(["check", "--bus", PLUGIN, "--profile", "ci", "--out", str(tmp_path)]) == 1
+    # As a user runs it: a fresh process. (Known gap: inside a pytest session that
+    # collected tests/proofs and tests/model, the same in-process check draws
+    # differently at seed 0 and misses this corner; not yet explained.)
+    proc = subprocess.run(
+        [sys.executable, "-m", "iobus_verify", "check", "--bus", PLUGIN, "--profile", "ci", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
     report = json.loads(next(tmp_path.glob("*/report.json")).read_text())
     failing = [r for r in report["results"] if r["status"] != "pass"]
     assert [r["id"] for r in failing] == ["differential.MISSED"]

@@ -75,7 +75,8 @@ def test_correct_buses_pass_under_the_contract(name, tmp_path_factory):
     assert _inside(o) == set(), [r.finding for r in o.report.results if r.finding]
     assert o.exit_code == 0, o.report.gate
     # a pass means something was exercised: no unknown, and the coverage shows accesses
-    statuses = {r.id: r.status for r in o.report.results}
+    # (a finding outside the contract is listed as a fail, and does not gate)
+    statuses = {r.id: r.status for r in o.report.results if not (r.finding and r.finding.outside_contract)}
     assert set(statuses.values()) == {"pass"}, statuses
     cov = next(r.coverage for r in o.report.results if r.id == "differential.REORDERED")
     assert cov["accesses_handled"] > 0 and cov["multi_candidate"] > 0 and cov["registrations"] > 0

@@ -61,6 +61,14 @@ def distinct_starts(d, a1, l1, a2, l2):
     return d.not_(d.eq(a1, a2))
 
 
+def holds_byte(addr: int, length: int, byte: int) -> bool:
+    """Concrete: the registration ``(addr, length)`` holds ``byte`` (its
+    :func:`byte_extent`: u32 length, clipped at 2**64; a zero length holds none).
+    Which live ranges are candidates for an access is which hold its first byte."""
+    lo, hi = byte_extent(INT, addr, length)
+    return lo <= byte < hi
+
+
 def access_inside(d, addr, length, ranges):
     """The access's bytes ``[addr, addr + u32(len))`` lie inside one live range's
     extent (so a range bus that offers the ranges holding the access is

@@ -39,7 +39,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
 
-from iobus_verify.model.cints import U32_MAX, U64_MAX, c_int
+from iobus_verify.model.cints import INT, U32_MAX, U64_MAX, c_int
 from iobus_verify.properties import strategies as S
 
 SCHEMA = "iobus-scenario/1"
@@ -220,7 +220,8 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
             self.ops.append(op)
             stats.ops += 1
-            before_ref = self.live_ranges(op.get("bus")) if op["op"] in ("read", "write") else None
+            # the candidates an access meets, for the coverage counts (only while comparing)
+            before_ref = self.live_ranges(op["bus"]) if not self.diverged and op["op"] in ("read", "write") else None
             ref_step = self.ref.apply(op)
             if self.diverged:  # the rules only read the reference's step
                 return ref_step, None
@@ -259,10 +260,11 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                     return
                 cov["accesses_handled"] += 1
                 cov["reads_handled"] += kind == "read"
-                holding = [r for r in before or () if _holds_byte(r, op["addr"])]
+                holding = [r for r in before or () if C.holds_byte(*r, op["addr"])]
                 if len(holding) >= 2:
                     cov["multi_candidate"] += 1
-                    if any(_nest(x, y) for i, x in enumerate(holding) for y in holding[i + 1 :]):
+                    # candidates hold a byte, so none has length 0: the atom's extents are their bytes
+                    if any(not C.no_nest(INT, *x, *y) for i, x in enumerate(holding) for y in holding[i + 1 :]):
                         cov["nested_candidates"] += 1
             elif kind == "fail_alloc":
                 cov["alloc_failures"] += alloc
@@ -464,7 +466,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                     # The first byte both ranges may hold: where an order
                     # difference between the two shows.
                     at, size = max(a, addr), 1
-                    if inside and not any(_holds_byte(x, at) for x in self.live_ranges(bus)):
+                    if inside and not any(C.holds_byte(*x, at) for x in self.live_ranges(bus)):
                         return pid
                 else:
                     acc = self.draw_access(data, bus) if inside else S.draw_access_near(data.draw, (a, n) if data.draw(st.booleans(), label="older?") else (addr, length))
@@ -484,7 +486,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.apply({"op": "probe", "action": "unregister", "id": pid, "bus": bus})
             self.live.pop(pid, None)
             if addr is not None and data.draw(st.booleans(), label="read where it was?"):
-                if not inside or any(_holds_byte(x, addr) for x in self.live_ranges(bus)):
+                if not inside or any(C.holds_byte(*x, addr) for x in self.live_ranges(bus)):
                     self.apply({"op": "read", "bus": bus, "addr": addr, "len": 1})
 
         # -- guest accesses ----------------------------------------------------------------
@@ -643,18 +645,6 @@ def expected_order(spec: Any, bus: Any, before: list, now: list, ref_now: list) 
             return list(SORTS[variant.sort](rest, cmp).items)
         return before[:i] + before[i + 1 :]
     return None  # several changes in one op (an irqchip unwind, a NULL bus): not checked here
-
-
-def _holds_byte(r: tuple[int, int], addr: int) -> bool:
-    """Range ``r``'s byte extent (u32 length, clipped at 2**64) holds byte ``addr``."""
-    a, n = r
-    return a <= addr < min(a + (n & U32_MAX), 1 << 64)
-
-
-def _nest(x: tuple[int, int], y: tuple[int, int]) -> bool:
-    (a1, n1), (a2, n2) = x, y
-    e1, e2 = a1 + (n1 & U32_MAX), a2 + (n2 & U32_MAX)
-    return a1 <= a2 and e2 <= e1 or a2 <= a1 and e1 <= e2
 
 
 def _safe(name: str) -> str:

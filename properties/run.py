@@ -307,7 +307,7 @@ class LadderOutcome:
 
     rungs: list[Rung]
     surveys: dict[str, SearchOutcome]  # plan name -> its survey (shrunk classes filled in)
-    found: dict[str, tuple[Divergence, Any]] = field(default_factory=dict)  # cls -> (divergence, rung condition)
+    found: dict[str, Divergence] = field(default_factory=dict)  # cls -> its divergence on the strongest rung
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -346,7 +346,7 @@ def run_ladder(spec: Any, *, profile: str, seed: int, progress: Progress = None,
                     progress(f"properties: {spec.name}: shrinking {cls} ({plan.name})")
                 so = shrink(plan, so, classes={cls})
                 out.surveys[plan.name] = so
-            out.found[cls] = (so.found[cls], rung.condition)
+            out.found[cls] = so.found[cls]
             break
     for name, so in out.surveys.items():
         if so.error:
@@ -370,7 +370,7 @@ def run_differential(
     out = DifferentialOutcome()
     out.searches = list(lo.surveys.values())
     out.errors = list(lo.errors)
-    out.found = {c: d for c, (d, _) in lo.found.items()}
+    out.found = dict(lo.found)
     return out
 
 
@@ -421,7 +421,7 @@ def run_properties(
     stored = replay_explicit(spec, explicit, progress)
     lo = run_ladder(spec, profile=profile, seed=seed, progress=progress, database=_database(profile), assume=contract)
     found: dict[str, list[Found]] = {}
-    for c, (d, _rung) in lo.found.items():
+    for c, d in lo.found.items():
         found.setdefault(c, []).append(Found.of(d))
     for f in stored:
         found.setdefault(f.cls, []).append(f)

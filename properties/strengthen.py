@@ -69,12 +69,12 @@ def refit(scenario: dict[str, Any], rung: C.Condition, era: str | None, last_at:
             if i == last_access and last_at is not None:
                 addr = last_at
             if rung.access and not C.access_inside(_INT, addr, length, live):
-                holding = [(a, n) for a, n in live if a <= addr < a + (n & U32_MAX)] or live
+                holding = [(a, n) for a, n in live if C.holds_byte(a, n, addr)] or live
                 if not holding:
                     return None
                 a, n = holding[0]
                 size = min(max(length, 1), n & U32_MAX)
-                addr, length = (addr if a <= addr and addr + size <= a + (n & U32_MAX) else a), size
+                addr, length = (addr if C.access_inside(_INT, addr, size, [(a, n)]) else a), size
             op["addr"], op["len"] = addr, length
             if op["op"] == "write":
                 n = 2 * max(length, 0)

@@ -10,12 +10,10 @@ with the same one-line message.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from iobus_verify.errors import UsageError
 
-_SYNTAX = re.compile(r"[a-z0-9-]+(\+[a-z0-9-]+)*")
 
 
 def _conditions():
@@ -34,36 +32,21 @@ def resolve_contract(assume: str | None, spec: Any = None, option: str = "--assu
         return None
     text = str(text).strip()
     where = option if assume is not None else f"bus {getattr(spec, 'spec', '?')!r}: its assumes attribute"
-    parse = getattr(_conditions(), "parse", None)
-    if parse is not None:
-        try:
-            cond = parse(text)
-        except UsageError as exc:
-            raise UsageError(f"{where}: {exc}") from None
-        except ValueError as exc:  # an older parse: same meaning
-            raise UsageError(f"{where}: {exc}") from None
-        name = getattr(cond, "name", text)
-    else:
-        known = {a.name for a in getattr(_conditions(), "ATOMS", ())} | {"access-inside"}
-        bad = [a for a in text.split("+") if a not in known] if text != "none" else []
-        if not _SYNTAX.fullmatch(text) or bad:
-            raise UsageError(
-                f"{where}: unknown condition {text!r}: join atoms from {', '.join(sorted(known))} with '+', or say 'none'"
-            )
-        name = text
+    try:
+        name = _conditions().parse(text).name  # the one parser of conditions
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
     return None if name == "none" else name
 
 
-def violation(scenario: dict[str, Any], contract: str | None) -> str | None:
-    """One line naming the op of ``scenario`` that breaks ``contract`` (None:
-    it keeps it, there is no contract, or the conditions module cannot tell)."""
+def violation(scenario: dict[str, Any], contract: str | None, era: str | None = None) -> str | None:
+    """One line naming the op of ``scenario`` that breaks ``contract`` under
+    ``era`` (the bus's: what registers differs between eras), or None: it
+    keeps it, or there is no contract."""
     if contract is None or scenario is None:
         return None
     c = _conditions()
-    first, parse = getattr(c, "first_violation", None), getattr(c, "parse", None)
-    if first is None or parse is None:
-        return None
     try:
-        return first(scenario, parse(contract))
+        return c.first_violation(scenario, c.parse(contract), era)
     except (UsageError, ValueError, KeyError, TypeError):
         return None  # a scenario the conditions cannot read is judged on its replay alone

@@ -31,16 +31,10 @@ Classify = Callable[[Any, dict[str, Any]], "tuple[str, str | None] | None"]
 
 def classify_scenario(spec: Any, scenario: dict[str, Any]) -> tuple[str, str | None] | None:
     """The (class, condition) of the first divergence of ``spec`` on a stored
-    scenario (``properties.replaying.classify_scenario``; where that is not
-    installed yet, the class alone from ``first_divergence``)."""
-    from iobus_verify.properties import replaying
+    scenario (``properties.replaying.classify_scenario``)."""
+    from iobus_verify.properties.replaying import classify_scenario as classify
 
-    classify = getattr(replaying, "classify_scenario", None)
-    if classify is not None:
-        got = classify(spec, scenario)
-        return None if got is None else (got[0], got[1])
-    got = replaying.first_divergence(spec, scenario)
-    return None if got is None else (got[0], None)
+    return classify(spec, scenario)
 
 
 def stored_scenarios(baseline: Baseline | None) -> tuple[dict[str, Any], ...]:
@@ -74,13 +68,16 @@ def replay_entries(
     return out
 
 
-def with_contract(baseline: Baseline | None, contract: str | None) -> Baseline | None:
+def with_contract(baseline: Baseline | None, contract: str | None, era: str | None = None) -> Baseline | None:
     """``baseline`` with every entry whose stored scenario breaks ``contract``
-    marked outside it (a finding recorded before the contract was declared)."""
+    (under the bus's ``era``) marked outside it (a finding recorded before the
+    contract was declared)."""
     if baseline is None or contract is None:
         return baseline
     entries = tuple(
-        replace(e, outside_contract=True) if not e.outside_contract and e.scenario is not None and violation(e.scenario, contract) else e
+        replace(e, outside_contract=True)
+        if not e.outside_contract and e.scenario is not None and violation(e.scenario, contract, era)
+        else e
         for e in baseline.entries
     )
     return replace(baseline, entries=entries)
@@ -105,7 +102,7 @@ def compare_run(
     classify: Classify | None = None,
 ) -> Comparison:
     """The gate's comparison of one run (see the module docstring)."""
-    base = with_contract(baseline, contract)
+    base = with_contract(baseline, contract, getattr(spec, "era", None))
     judged = judged_by(judged_kinds)
     replays = replay_entries(spec, base, judged=judged, classify=classify)
     return baselines.compare_baseline(results, base, judged=judged, replays=replays)

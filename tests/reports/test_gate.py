@@ -219,7 +219,7 @@ def test_outside_contract_findings_never_gate(tmp_path, classify):
 
 def test_a_stored_scenario_breaking_the_contract_is_outside(tmp_path, classify, monkeypatch):
     classify(None)
-    monkeypatch.setattr(gate_mod, "violation", lambda scenario, contract: "op 0 breaks positive-len")
+    monkeypatch.setattr(gate_mod, "violation", lambda scenario, contract, era=None: "op 0 breaks positive-len")
     o = _run(tmp_path, [_props()], _baseline(tmp_path, _missed("none")), assume=WEAK)
     assert o.exit_code == 0 and not o.report.gate.lost and [k.id for k in o.report.gate.outside] == ["differential.MISSED"]
 

@@ -85,3 +85,6 @@ def factory(capacity: int) -> IntLenBus:
 
 
 factory.assumes = "positive-len+no-wrap"
+# Its registration contract is 2011's (capacity counts every device, -ENOENT for
+# an absent one), so it is paired with the 2011 devices and reference rules.
+factory.era = "2011"

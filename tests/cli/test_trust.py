@@ -62,3 +62,18 @@ def test_same_seed_same_report(tmp_path):
     ja = comparable(json.loads((a.bus_dir / "report.json").read_text()))
     jb = comparable(json.loads((b.bus_dir / "report.json").read_text()))
     assert ja == jb
+
+
+def test_the_readme_worked_example_passes_its_contract_and_fails_without(tmp_path):
+    """README, "Conditions, contracts and coverage": int_len_bus misses only
+    lengths of 2^31 or more; under its declared contract that finding is
+    listed outside it (exit 0), with no contract it fails the gate (exit 1)."""
+    root = Path(__file__).resolve().parents[2]
+    spec = resolve(str(root / "examples/python/int_len_bus.py") + ":factory")
+    assert spec.assumes == "positive-len+no-wrap" and spec.era == "2011"
+    bound = check(spec, profile="ci", seed=0, out_root=tmp_path / "a", bar=False)
+    missed = next(r for r in bound.report.results if r.id == "differential.MISSED")
+    assert bound.exit_code == 0 and missed.finding.condition == "none" and missed.finding.outside_contract
+    assert [r.id for r in bound.report.results if r.status != "pass"] == ["differential.MISSED"]
+    free = check(spec, profile="ci", seed=0, out_root=tmp_path / "b", bar=False, assume="none")
+    assert free.exit_code == 1 and [str(k) for k in free.report.gate.new] == ["differential.MISSED [MISSED @ none]"]

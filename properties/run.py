@@ -223,6 +223,11 @@ def _hypothesis_search(
     # One database key per bus, search and class, not per function (they share one).
     test._hypothesis_internal_database_key = key.encode()
     test = hseed(seed)(test)
+    if database is not None:
+        # Hypothesis's @seed turns the example database off (a seed is for
+        # reproducing, not learning); these searches are seeded *and* share a
+        # database on purpose (campaigns, the thorough profile), so it is put back.
+        test._hypothesis_internal_use_settings = settings(test._hypothesis_internal_use_settings, database=database)
     found: dict[str, Divergence] = {}
     error = None
     from hypothesis.internal.conjecture import engine

@@ -58,6 +58,20 @@ RETRIES = 2
 DEFAULT_SEEDS = (0, 8)
 
 
+def portable_spec(text: str) -> str:
+    """A bus spec every worker resolves alike: a file path made absolute
+    (``FILE.py:factory``, ``c:FILE.c[:prefix]``); names and modules as given."""
+    from pathlib import Path
+
+    if text.startswith("c:"):
+        path, sep, rest = text[2:].partition(":")
+        return "c:" + (str(Path(path).resolve()) if Path(path).is_file() else path) + sep + rest
+    path, sep, factory = text.rpartition(":")
+    if sep and path.endswith(".py") and Path(path).is_file():
+        return f"{Path(path).resolve()}:{factory}"
+    return text
+
+
 def require_distributed():
     """The ``distributed`` module, or a UsageError with the install line."""
     try:

@@ -35,7 +35,7 @@ DB_ENV = "IOBUS_VERIFY_DB"
 REDIS_ENV = "IOBUS_VERIFY_REDIS"
 DEFAULT_DIR = ".hypothesis/iobus-verify"
 #: prefix of every key the suite writes in a shared Redis
-KEY_PREFIX = b"iobus-verify:"
+KEY_PREFIX = b"hypothesis:"
 #: seconds a Redis call may take before the server counts as lost
 REDIS_TIMEOUT_S = 3.0
 INSTALL_REDIS = "pip install 'iobus-verify[campaign]'"

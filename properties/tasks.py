@@ -81,6 +81,9 @@ class TaskOutcome:
     errors: tuple[str, ...] = ()
     first_seconds: dict[str, float] = field(default_factory=dict)
     database_lost: str | None = None
+    #: per class, the operations the surveys executed up to its first sight
+    #: (a class replayed from the shared database shows up within the first run)
+    first_ops: dict[str, int] = field(default_factory=dict)
 
 
 def _publish(topic: str, msg: Any) -> None:
@@ -123,11 +126,14 @@ def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
     if not lo.rungs:
         raise ValueError(f"no rung named {task.rung!r} in the condition ladder")
     first: dict[str, float] = {}
-    offset = 0.0
+    first_ops: dict[str, int] = {}
+    offset, offset_ops = 0.0, 0
     for so in lo.surveys.values():  # the surveys ran one after the other
         for c, s in so.stats.first_seconds.items():
             first.setdefault(c, offset + s)
+            first_ops.setdefault(c, offset_ops + so.stats.first_ops[c])
         offset += so.seconds
+        offset_ops += so.stats.ops
     for w in survey_witnesses(lo, task.rung):
         _publish(FOUND_TOPIC, json.dumps({"task": task.key, "cls": w.cls, "rung": w.rung, "explanation": w.explanation, "scenario": w.scenario}))
     lo = shrink_ladder(spec, lo)
@@ -142,6 +148,7 @@ def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
         tuple(f"{task.rung}, seed {task.seed}: {e}" for e in lo.errors),
         first,
         getattr(db, "lost", None),
+        first_ops,
     )
 
 

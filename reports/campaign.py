@@ -161,8 +161,8 @@ def setup(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from iobus_verify.model.spec import resolve
-    from iobus_verify.properties.campaign import CampaignPlan, require_distributed, run_campaign
-    from iobus_verify.properties.database import parse_database
+    from iobus_verify.properties.campaign import CampaignPlan, portable_spec, require_distributed, run_campaign
+    from iobus_verify.properties.database import check_reachable, parse_database
     from iobus_verify.reports.check import summary_lines
     from iobus_verify.reports.contract import resolve_contract
     from iobus_verify.reports.outputs import safe_name, write_outputs
@@ -183,8 +183,9 @@ def run(args: argparse.Namespace) -> int:
     bpath = baselines.find(spec.name, spec.kind, args.baseline)
     base = baselines.load(bpath) if bpath is not None else None
     db = parse_database(args.db)
+    check_reachable(db)  # before anything is started or printed: one line, exit 2
     plan = CampaignPlan(
-        args.bus, args.profile, start, stop, args.budget_ops, args.minutes, contract, None, db, pieces=True, proofs=not args.no_proofs
+        portable_spec(args.bus), args.profile, start, stop, args.budget_ops, args.minutes, contract, None, db, pieces=True, proofs=not args.no_proofs
     )
     bus_dir = Path(args.out) / safe_name(spec.name)
     previous = None

@@ -1,0 +1,252 @@
+"""`iobus-verify campaign` against real servers: a Redis server started here on
+127.0.0.1 (Debian's redis-server; skipped, with the reason, where it is not
+installed: .ci/run installs it) and a Dask LocalCluster of 2 worker processes.
+
+Kept small (the README's test command has a time budget): the campaigns
+search the corner plugin (MISSED on zero-length accesses, one class to shrink)
+at the dev profile, or upstream with a small ladder budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed", reason="the campaign extra (distributed) is not installed: pip install -e '.[test]'")
+redis = pytest.importorskip("redis", reason="the campaign extra (redis) is not installed: pip install -e '.[test]'")
+
+from iobus_verify.cli import main  # noqa: E402
+from iobus_verify.errors import UsageError  # noqa: E402
+from iobus_verify.properties import campaign as C  # noqa: E402
+from iobus_verify.properties.database import DatabaseSpec, FallbackDatabase, KEY_PREFIX, open_database, parse_database  # noqa: E402
+from iobus_verify.reports.report import load_report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+CORNER = f"{REPO / 'examples' / 'python' / 'corner_bus.py'}:factory"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server; .ci/run installs it)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not answer within 5 s")
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    proc, url = _start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    yield c.scheduler_address
+    c.close()
+
+
+def _redis_keys(url: str) -> list[bytes]:
+    return redis.Redis.from_url(url).keys(KEY_PREFIX + b"*")
+
+
+# -- options and bad input ------------------------------------------------------------
+
+
+def test_database_option_forms(tmp_path):
+    assert parse_database("none") == DatabaseSpec("none")
+    d = parse_database(str(tmp_path / "db"))
+    assert d.kind == "directory" and Path(d.where).is_absolute()
+    r = parse_database("redis://127.0.0.1:1/0")
+    assert r.kind == "redis" and r.where == "redis://127.0.0.1:1/0" and Path(r.fallback).is_absolute()
+    with pytest.raises(UsageError, match="redis://HOST:PORT/N"):
+        parse_database("http://example/")
+    assert C.portable_spec("upstream") == "upstream"
+    assert C.portable_spec(os.path.relpath(CORNER)) == CORNER
+
+
+def test_unreachable_redis_is_one_line_and_exit_2(capsys, tmp_path):
+    code = main(["campaign", "--bus", "upstream", "--db", f"redis://127.0.0.1:{_free_port()}/0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "the Redis server cannot be reached" in err[0]
+    assert not (tmp_path / "upstream").exists()
+
+
+def test_missing_extra_gives_the_install_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    code = main(["campaign", "--bus", "upstream", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "pip install 'iobus-verify[campaign]'" in err[0]
+
+
+def test_bad_seeds_and_budget_are_usage_errors(capsys):
+    assert main(["campaign", "--bus", "upstream", "--seeds", "5:2"]) == 2
+    assert main(["campaign", "--bus", "upstream", "--budget-ops", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--seeds 5:2" in err and "--budget-ops 0" in err and "Traceback" not in err
+
+
+# -- the database -----------------------------------------------------------------------
+
+
+def test_redis_lost_mid_run_falls_back_to_the_local_directory(tmp_path):
+    proc, url = _start_redis(tmp_path)
+    try:
+        db = open_database(DatabaseSpec("redis", url, str(tmp_path / "local")))
+        assert isinstance(db, FallbackDatabase)
+        db.save(b"k", b"v1")
+        assert list(db.fetch(b"k")) == [b"v1"] and db.lost is None
+        assert redis.Redis.from_url(url).keys(KEY_PREFIX + b"*")  # really in Redis
+    finally:
+        proc.kill()
+        proc.wait(10)
+    db.save(b"k", b"v2")
+    assert db.lost is not None and "went on with the local database" in db.lost
+    assert list(db.fetch(b"k")) == [b"v2"]  # now from the directory
+    assert (tmp_path / "local").is_dir()
+
+
+# -- campaigns on a real cluster ------------------------------------------------------
+
+
+def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster, redis_url, tmp_path, capsys):
+    out1, out2 = tmp_path / "one", tmp_path / "two"
+    args = ["campaign", "--bus", CORNER, "--profile", "dev", "--scheduler", cluster, "--db", redis_url]
+    assert main(args + ["--seeds", "0:1", "--out", str(out1)]) == 1  # no baseline: judged strictly, MISSED is new
+    bus_dir = out1 / "corner_bus.factory"
+    report = load_report(bus_dir / "report.json")  # validates against the schema
+    missed = {r.id: r for r in report.results}["differential.MISSED"]
+    assert missed.status == "fail" and missed.finding.condition == "none"
+    assert "5 task(s) (bus, rung, seed) on 2 worker(s)" in missed.detail and "0 task(s) retried" in missed.detail
+    assert report.gate.verdict == "regressed" and not report.incomplete
+    for name in ("report.html", "report.md", "junit.xml", "scenarios/differential.MISSED.json"):
+        assert (bus_dir / name).is_file(), name
+    assert main(["replay", str(bus_dir / "scenarios/differential.MISSED.json"), "--bus", CORNER]) == 1
+    saved = _redis_keys(redis_url)
+    assert any(b":none:" in k and k.endswith(b":MISSED") for k in saved), saved
+
+    # A later campaign, another seed: its rung-`none` survey replays the saved
+    # failure first, so MISSED is seen within the first run.
+    seen = []
+    plan = C.CampaignPlan(CORNER, "dev", 1, 2, database=parse_database(redis_url), pieces=False, proofs=False)
+    outcome = C.run_campaign(plan, scheduler=cluster, observer=lambda client, o: seen.append(o))
+    none_task = next(o for o in seen if o.task.rung == "none")
+    assert none_task.first_ops["MISSED"] <= len(json.loads((bus_dir / "scenarios/differential.MISSED.json").read_text())["ops"]) + 1
+    assert set(outcome.minimised) == {"MISSED"}
+
+    # the same report as check's: baseline update --from-report and diff take it as it is
+    base = tmp_path / "corner.baseline.json"
+    assert main(["baseline", "update", "--bus", CORNER, "--from-report", str(bus_dir / "report.json"), "--baseline", str(base)]) == 0
+    assert main(args + ["--seeds", "1:2", "--out", str(out2), "--baseline", str(base)]) == 0  # matches the baseline now
+    capsys.readouterr()
+    assert main(["diff", str(bus_dir / "report.json"), str(out2 / "corner_bus.factory" / "report.json")]) == 0
+    assert "no difference in findings" in capsys.readouterr().out
+
+
+def _surveyed_classes(bus: str, seeds, examples: int) -> set[str]:
+    """What the surveys of every (rung, seed) see, run here, in process."""
+    from iobus_verify.model.spec import resolve
+    from iobus_verify.properties.run import survey_ladder
+
+    spec = resolve(bus)
+    out = set()
+    for seed in seeds:
+        lo = survey_ladder(spec, profile="ci", seed=seed, examples=examples)
+        for so in lo.surveys.values():
+            out |= set(so.stats.silent) | set(so.found)
+    return out
+
+
+def test_a_worker_killed_mid_campaign_loses_no_finding():
+    """One of the two workers is SIGKILLed while it runs a task, right after
+    the first task finished: Dask reruns that task, every finding reported
+    before the kill is in the merge, and the merge holds every class the
+    same tasks' surveys see when run in process."""
+    examples = 60
+    plan = C.CampaignPlan("upstream", "ci", 0, 2, examples=examples, database=DatabaseSpec("none"), pieces=False, proofs=False)
+    killed: list[dict] = []
+
+    def kill_one(client, outcome):
+        if killed:
+            return
+        busy = {w: keys for w, keys in client.processing().items() if keys}
+        if not busy:
+            return
+        addr = sorted(busy)[0]
+        pid = client.run(os.getpid, workers=[addr])[addr]
+        before = {w.cls for w in outcome.found} if outcome else set()
+        os.kill(pid, signal.SIGKILL)
+        killed.append({"worker": addr, "tasks": busy[addr], "classes_before": before})
+
+    outcome = C.run_campaign(plan, workers=2, observer=kill_one)
+    assert killed, "no worker was busy when the first task finished"
+    assert outcome.retried >= 1, "the killed worker's task was not run again"
+    assert not outcome.failed and len(outcome.outcomes) == 10
+    assert sorted((o.task.seed, o.task.rung) for o in outcome.outcomes) == sorted((s, r) for s in (0, 1) for r in plan.rungs())
+    merged = set(outcome.minimised)
+    assert killed[0]["classes_before"] <= merged
+    assert {w.cls for w in outcome.reported} <= merged
+    assert merged == _surveyed_classes("upstream", (0, 1), examples)
+
+
+def test_ctrl_c_writes_the_merged_partial_report_and_exits_130(cluster, tmp_path):
+    env = dict(os.environ, CI="true")
+    cmd = [sys.executable, "-m", "iobus_verify", "campaign", "--bus", CORNER, "--profile", "dev", "--seeds", "0:", "--budget-ops", "100000000"]
+    cmd += ["--scheduler", cluster, "--db", "none", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watcher = distributed.Client(cluster)
+    earlier = len(watcher.get_events("iobus-verify-task-start"))  # other tests' campaigns on this cluster
+    try:
+        deadline = time.monotonic() + 120
+        # seed 0's five tasks have finished once seven have started (two run at a time)
+        while len(watcher.get_events("iobus-verify-task-start")) < earlier + 7:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the campaign made no progress"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        watcher.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "partial report written" in err and "Traceback" not in err
+    report = load_report(tmp_path / "corner_bus.factory" / "report.json")
+    assert report.incomplete and report.gate.verdict == "incomplete"
+    by_id = {r.id: r for r in report.results}
+    assert by_id["differential.MISSED"].status == "fail"
+    assert by_id["differential.SPURIOUS"].status == "unknown"  # not established absent by a partial campaign
+    assert by_id["phase.properties"].status == "unknown"

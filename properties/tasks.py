@@ -112,6 +112,17 @@ def survey_witnesses(lo: Any, rung: str) -> list[Witness]:
     return list(best.values())
 
 
+def _quiet_foreign_random() -> None:
+    """On a Dask worker, the worker's own threads use the ``random`` module
+    while a search draws; Hypothesis sees the global state move and warns
+    that a *strategy* used it, once per draw site: noise, not a finding."""
+    import warnings
+
+    from hypothesis.errors import HypothesisDeprecationWarning
+
+    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies", category=HypothesisDeprecationWarning)
+
+
 def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
     """Run one task (see the module docstring); the worker resolves the bus
     spec itself, so plugins loaded from files work wherever the file is."""
@@ -119,6 +130,7 @@ def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
     from iobus_verify.properties.run import ladder_coverage, shrink_ladder, survey_ladder
 
     _publish(START_TOPIC, task.key)
+    _quiet_foreign_random()
     t0 = time.perf_counter()
     spec = resolve(task.bus)
     db = open_database(database)

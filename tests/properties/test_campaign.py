@@ -239,7 +239,10 @@ def test_ctrl_c_writes_the_merged_partial_report_and_exits_130(cluster, tmp_path
     cmd = [sys.executable, "-m", "iobus_verify", "campaign", "--bus", CORNER, "--profile", "dev", "--seeds", "0:", "--budget-ops", "100000000"]
     cmd += ["--scheduler", cluster, "--db", "none", "--out", str(tmp_path)]
     started = time.time()  # events of other tests' campaigns on this cluster are older
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT as a terminal's Ctrl-C delivers it (a runner started in the background may have it ignored)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     watcher = distributed.Client(cluster)
     try:
         deadline = time.monotonic() + 300

@@ -11,9 +11,9 @@ on 127.0.0.1 itself when ``--redis`` is not given):
    LocalCluster of 1 and of 2 workers; wall time from the first submission
    to the last result (cluster start-up excluded), speed-up, each run shown;
 2. **time to the first REORDERED**: seconds from the campaign's start until
-   a survey reports REORDERED, on a fresh Redis with 1 worker, with 2
-   workers, and with 2 workers on the Redis the previous runs filled (later
-   seeds: what earlier campaigns saved is replayed first);
+   a survey reports REORDERED, one seed's five tasks, on a fresh Redis with
+   1 worker, with 2 workers, and with 2 workers on the next seed with the
+   Redis the previous run filled (what it saved is replayed first);
 3. **scheduler overhead per task**: 400 empty tasks through the campaign's
    own submit/as_completed loop on 1 worker (round trip per task), and, for
    the runs of 1., the share of worker time not spent in tasks;
@@ -159,13 +159,13 @@ def main(argv=None) -> int:
             for r in range(args.repeat):
                 base = seeds[0] + 100 * (r + 1)  # seeds no other row used
                 _flush(url)
-                one = first_class(args.bus, args.profile, (base, base + 2), 1, url)
+                one = first_class(args.bus, args.profile, (base, base + 1), 1, url)
                 _flush(url)
-                two = first_class(args.bus, args.profile, (base, base + 2), 2, url)
-                warm = first_class(args.bus, args.profile, (base + 2, base + 4), 2, url)  # Redis holds what the last run saved
+                two = first_class(args.bus, args.profile, (base, base + 1), 2, url)
+                warm = first_class(args.bus, args.profile, (base + 1, base + 2), 2, url)  # Redis holds what the last run saved
                 rows.append((one, two, warm))
                 fmt = lambda x: "not found" if x is None else f"{x:.1f} s"  # noqa: E731
-                print(f"seeds {base}:{base + 2}: 1 worker {fmt(one)}; 2 workers {fmt(two)}; 2 workers, seeds {base + 2}:{base + 4}, Redis warm {fmt(warm)}", flush=True)
+                print(f"seed {base}: 1 worker {fmt(one)}; 2 workers {fmt(two)}; 2 workers, seed {base + 1}, Redis warm {fmt(warm)}", flush=True)
             ok = [(a, b) for a, b, _ in rows if a is not None and b is not None]
             if ok:
                 print(f"median ratio 1 worker / 2 workers: {statistics.median(a / b for a, b in ok):.2f}", flush=True)

@@ -42,6 +42,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -109,11 +110,11 @@ class CampaignPlan:
 
         return [r.name for r in C.LADDER]
 
-    def tasks(self) -> Iterator[Task]:
+    def tasks(self, campaign: str = "") -> Iterator[Task]:
         seeds = itertools.count(self.seed_start) if self.seed_stop is None else range(self.seed_start, self.seed_stop)
         for seed in seeds:
             for rung in self.rungs():
-                yield Task(self.bus, rung, seed, self.profile, self.assume, self.examples)
+                yield Task(self.bus, rung, seed, self.profile, self.assume, self.examples, campaign)
 
     @property
     def planned(self) -> int | None:
@@ -273,14 +274,19 @@ class _Events:
         self.starts: Counter[str] = Counter()
         self.reported: list[Witness] = []
         self.started, self.stats = started, stats
+        #: keys of this campaign's tasks (a scheduler's events reach every client)
+        self.keys: set[str] = set()
 
     def on_start(self, event) -> None:
         with self.lock:
-            self.starts[event[1]] += 1
+            if event[1] in self.keys:
+                self.starts[event[1]] += 1
 
     def on_found(self, event) -> None:
-        _, w = reported_witness(event[1])
+        key, w = reported_witness(event[1])
         with self.lock:
+            if key not in self.keys:
+                return
             self.reported.append(w)
             self.stats.silent.setdefault(w.cls, time.monotonic() - self.started)
 
@@ -360,7 +366,7 @@ def run_campaign(
         _note(progress, stats, plan, t0, 0, dashboard, 0)
         ac = distributed.as_completed()
         pending: dict[Any, Task] = {}
-        tasks = plan.tasks()
+        tasks = plan.tasks(uuid.uuid4().hex[:8])
         exhausted = False
 
         def spent() -> bool:
@@ -375,6 +381,8 @@ def run_campaign(
                 if task is None:
                     exhausted = True
                     return
+                with events.lock:
+                    events.keys.add(task.key)
                 fut = client.submit(run_task, task, db, key=task.key, pure=False, retries=RETRIES)
                 pending[fut] = task
                 ac.add(fut)
@@ -392,7 +400,7 @@ def run_campaign(
                 else:
                     outcomes.append(out)
                     stats.runs += 1
-                    stats.ops += out.ops
+                    stats.ops += out.ops + out.shrink_ops
                     for w in out.found:
                         stats.silent.setdefault(w.cls, time.monotonic() - t0)
                     if out.database_lost and db.kind == "redis":

@@ -40,12 +40,15 @@ class Task:
     profile: str = "ci"
     assume: str | None = None
     examples: int | None = None
+    #: the campaign's id: two campaigns on one scheduler never share a task
+    #: (nor each other's events)
+    campaign: str = ""
 
     @property
     def key(self) -> str:
         """A Dask key naming the task (readable on the dashboard)."""
         safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in self.bus)
-        return f"iobus-task-{safe}-{self.rung}-{self.seed}"
+        return f"iobus-task-{self.campaign}-{safe}-{self.rung}-{self.seed}"
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,10 @@ def _start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
+def redis_server(tmp_path_factory):
+    """(process, URL) of a redis-server of this module's own."""
     proc, url = _start_redis(tmp_path_factory.mktemp("redis"))
-    yield url
+    yield proc, url
     proc.terminate()
     proc.wait(10)
 
@@ -143,7 +144,8 @@ def test_redis_lost_mid_run_falls_back_to_the_local_directory(tmp_path):
 # -- campaigns on a real cluster ------------------------------------------------------
 
 
-def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster, redis_url, tmp_path, capsys):
+def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster, redis_server, tmp_path, capsys):
+    redis_proc, redis_url = redis_server
     out1, out2 = tmp_path / "one", tmp_path / "two"
     args = ["campaign", "--bus", CORNER, "--profile", "dev", "--scheduler", cluster, "--db", redis_url]
     assert main(args + ["--seeds", "0:1", "--out", str(out1)]) == 1  # no baseline: judged strictly, MISSED is new
@@ -159,16 +161,27 @@ def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster
     saved = _redis_keys(redis_url)
     assert any(b":none:" in k and k.endswith(b":MISSED") for k in saved), saved
 
-    # A later campaign, another seed: its rung-`none` survey replays the saved
-    # failure first, so MISSED is seen within the first run.
+    # A later campaign, other seeds: seed 1's `none` survey replays the saved
+    # failure first, so MISSED is seen within the first run. Then the Redis
+    # server dies: the tasks after it go on with the local directory, and
+    # the campaign says so.
     seen = []
-    plan = C.CampaignPlan(CORNER, "dev", 1, 2, database=parse_database(redis_url), pieces=False, proofs=False)
-    outcome = C.run_campaign(plan, scheduler=cluster, observer=lambda client, o: seen.append(o))
-    none_task = next(o for o in seen if o.task.rung == "none")
+
+    def observe(client, o):
+        seen.append(o)
+        if o is not None and (o.task.rung, o.task.seed) == ("none", 1):
+            redis_proc.kill()
+
+    db = DatabaseSpec("redis", redis_url, str(tmp_path / "fallback"))
+    plan = C.CampaignPlan(CORNER, "dev", 1, 3, database=db, pieces=False, proofs=False)
+    outcome = C.run_campaign(plan, scheduler=cluster, observer=observe)
+    none_task = next(o for o in seen if o.task.rung == "none" and o.task.seed == 1)
     alone = _first_ops_alone(CORNER, "dev", 1, "none", "MISSED")
     first_run = 20 + 2  # the dev profile's steps, plus the machine's initialize ops
     assert none_task.first_ops["MISSED"] <= first_run < alone, (none_task.first_ops, alone)
-    assert set(outcome.minimised) == {"MISSED"}
+    assert set(outcome.minimised) == {"MISSED"} and len(outcome.outcomes) == 10 and not outcome.failed
+    assert any("went on with the local database" in n for n in outcome.database_notes), outcome.database_notes
+    assert outcome.database_used == DatabaseSpec("directory", str(tmp_path / "fallback"))
 
     # the same report as check's: baseline update --from-report and diff take it as it is
     from iobus_verify.model.spec import resolve
@@ -179,11 +192,13 @@ def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster
     base = tmp_path / "corner.baseline.json"
     assert main(["baseline", "update", "--bus", CORNER, "--from-report", str(bus_dir / "report.json"), "--baseline", str(base)]) == 0
     second = campaign_report(resolve(CORNER), outcome, contract=None, baseline_path=base, base=baseline.load(base))
-    assert second.gate.verdict == "match"  # seed 1's campaign shows what seed 0's baseline expects
+    assert second.gate.verdict == "match"  # seeds 1-2 show what seed 0's baseline expects
+    assert "went on with the local database" in {r.id: r for r in second.results}["differential.MISSED"].detail
     write_outputs(second, out2)
     capsys.readouterr()
     assert main(["diff", str(bus_dir / "report.json"), str(out2 / "report.json")]) == 0
-    assert "no difference in findings" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert not [x for x in lines if x.startswith(("new", "lost"))], lines  # the witness may differ ("changed"), the finding not
 
 
 def _first_ops_alone(bus: str, profile: str, seed: int, rung: str, cls: str) -> int:

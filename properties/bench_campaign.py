@@ -41,8 +41,9 @@ from iobus_verify.properties.database import DatabaseSpec, parse_database
 
 
 @contextlib.contextmanager
-def local_redis_server() -> Iterator[str]:
-    """A throw-away ``redis-server`` on 127.0.0.1 (a free port, no persistence); yields its URL."""
+def local_redis_server() -> Iterator[tuple[subprocess.Popen, str]]:
+    """A throw-away ``redis-server`` on 127.0.0.1 (a free port, no persistence);
+    yields its process and URL (the campaign's tests use it too)."""
     import redis
 
     binary = shutil.which("redis-server")
@@ -67,7 +68,7 @@ def local_redis_server() -> Iterator[str]:
                     time.sleep(0.05)
             else:
                 raise RuntimeError("redis-server did not answer within 5 s")
-            yield f"redis://127.0.0.1:{port}/0"
+            yield proc, f"redis://127.0.0.1:{port}/0"
         finally:
             proc.terminate()
             proc.wait(10)
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
     if "first" not in args.skip:
         print("\n## 2. time to the first REORDERED (seconds from the campaign's start to a survey's report)", flush=True)
         with contextlib.ExitStack() as stack:
-            url = args.redis or stack.enter_context(local_redis_server())
+            url = args.redis or stack.enter_context(local_redis_server())[1]
             rows = []
             for r in range(args.repeat):
                 base = seeds[0] + 100 * (r + 1)  # seeds no other row used

@@ -9,6 +9,7 @@ at the dev profile, or upstream with a small ladder budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ redis = pytest.importorskip("redis", reason="the campaign extra (redis) is not i
 from iobus_verify.cli import main  # noqa: E402
 from iobus_verify.errors import UsageError  # noqa: E402
 from iobus_verify.properties import campaign as C  # noqa: E402
+from iobus_verify.properties.bench_campaign import local_redis_server  # noqa: E402
 from iobus_verify.properties.database import DatabaseSpec, FallbackDatabase, KEY_PREFIX, open_database, parse_database  # noqa: E402
 from iobus_verify.properties.tasks import FOUND_TOPIC  # noqa: E402
 from iobus_verify.reports.report import load_report  # noqa: E402
@@ -41,36 +43,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+@contextlib.contextmanager
+def _redis():
+    """(process, URL) of a throw-away redis-server, or the test skips saying why."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (Debian: apt-get install redis-server; .ci/run installs it)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not answer within 5 s")
-    return proc, f"redis://127.0.0.1:{port}/0"
+    with local_redis_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
+def redis_server():
     """(process, URL) of a redis-server of this module's own."""
-    proc, url = _start_redis(tmp_path_factory.mktemp("redis"))
-    yield proc, url
-    proc.terminate()
-    proc.wait(10)
+    with _redis() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -125,20 +111,18 @@ def test_bad_seeds_and_budget_are_usage_errors(capsys):
 
 
 def test_redis_lost_mid_run_falls_back_to_the_local_directory(tmp_path):
-    proc, url = _start_redis(tmp_path)
-    try:
+    with _redis() as (proc, url):
         db = open_database(DatabaseSpec("redis", url, str(tmp_path / "local")))
         assert isinstance(db, FallbackDatabase)
         db.save(b"k", b"v1")
         assert list(db.fetch(b"k")) == [b"v1"] and db.lost is None
         assert redis.Redis.from_url(url).keys(KEY_PREFIX + b"*")  # really in Redis
-    finally:
         proc.kill()
         proc.wait(10)
-    db.save(b"k", b"v2")
-    assert db.lost is not None and "went on with the local database" in db.lost
-    assert list(db.fetch(b"k")) == [b"v2"]  # now from the directory
-    assert (tmp_path / "local").is_dir()
+        db.save(b"k", b"v2")
+        assert db.lost is not None and "went on with the local database" in db.lost
+        assert list(db.fetch(b"k")) == [b"v2"]  # now from the directory
+        assert (tmp_path / "local").is_dir()
 
 
 # -- campaigns on a real cluster ------------------------------------------------------

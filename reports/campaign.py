@@ -141,6 +141,22 @@ def campaign_report(spec: Any, out: Any, *, contract: str | None, baseline_path:
     )
 
 
+def scheduler_reachable(address: str, timeout: float = 10.0) -> None:
+    """A ``--scheduler`` that does not accept a connection is bad input, said
+    before the campaign starts (Dask's own client would say it after a wait,
+    with a traceback's worth of logging)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme not in ("tcp", "tls") or not u.hostname or u.port is None:
+        raise UsageError(f"--scheduler {address}: give tcp://HOST:PORT")
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(f"--scheduler {address}: cannot connect ({exc.strerror or exc})") from None
+
+
 def setup(p: argparse.ArgumentParser) -> None:
     from iobus_verify.reports.check import add_assume_option
 
@@ -184,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     base = baselines.load(bpath) if bpath is not None else None
     db = parse_database(args.db)
     check_reachable(db)  # before anything is started or printed: one line, exit 2
+    if args.scheduler is not None:
+        scheduler_reachable(args.scheduler)
     plan = CampaignPlan(
         portable_spec(args.bus), args.profile, start, stop, args.budget_ops, args.minutes, contract, None, db, pieces=True, proofs=not args.no_proofs
     )

@@ -100,11 +100,12 @@ def test_missing_extra_gives_the_install_line(monkeypatch, capsys, tmp_path):
     assert code == 2 and len(err) == 1 and "pip install 'iobus-verify[campaign]'" in err[0]
 
 
-def test_bad_seeds_and_budget_are_usage_errors(capsys):
+def test_bad_seeds_budget_and_scheduler_are_usage_errors(capsys):
     assert main(["campaign", "--bus", "upstream", "--seeds", "5:2"]) == 2
     assert main(["campaign", "--bus", "upstream", "--budget-ops", "0"]) == 2
-    err = capsys.readouterr().err
-    assert "--seeds 5:2" in err and "--budget-ops 0" in err and "Traceback" not in err
+    assert main(["campaign", "--bus", "upstream", "--db", "none", "--scheduler", f"tcp://127.0.0.1:{_free_port()}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "--seeds 5:2" in err[0] and "--budget-ops 0" in err[1] and "cannot connect" in err[2]
 
 
 # -- the database -----------------------------------------------------------------------

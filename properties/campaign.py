@@ -332,7 +332,6 @@ def run_campaign(
     as ``check`` replays them first (those that still diverge count)."""
     distributed = require_distributed()
     from iobus_verify.model.spec import resolve
-    from iobus_verify.properties.run import replay_explicit
     from iobus_verify.reports.progress import plan as plan_runs, step
 
     spec = resolve(plan.bus)  # a bad spec fails here, before a cluster starts
@@ -347,7 +346,8 @@ def run_campaign(
     db = plan.database
     interrupted = None
     side: dict[str, Any] = {}
-    minimised, minimise_errors = None, []
+    minimised: dict[str, Any] | None = None
+    minimise_errors: list[str] = []
     pieces: tuple = ()
     proofs: tuple = ()
     try:
@@ -419,29 +419,11 @@ def run_campaign(
             client.cancel(list(pending) + list(side.values()), force=True)
             side = {}
         if interrupted is None:
-            pieces, proofs = _gather_side(side)
-            cands = merge(list(events.reported) + [w for o in outcomes for w in o.found], spec.era)
-            for f in replay_explicit(spec, explicit, None):
-                cands.setdefault(f.cls, []).append(f)
-            if progress and plan.minimise:
-                progress(f"campaign: {spec.name}: minimising {len(cands)} class(es) on the cluster")
-            futs = {c: client.submit(_minimise_task, plan.bus, c, cs, pure=False, retries=RETRIES) for c, cs in cands.items() if plan.minimise}
-            if not plan.minimise:
-                from iobus_verify.properties.run import _rung_rank
-
-                futs = {c: min(cs, key=lambda f: (_rung_rank(condition_of(f.scenario, spec.era)), len(f.scenario["ops"]))) for c, cs in cands.items()}
-            minimised = {}
             try:
-                for c, f in futs.items():
-                    try:
-                        minimised[c] = f.result() if plan.minimise else f
-                    except KeyboardInterrupt:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - kept unminimised, said why
-                        minimise_errors.append(f"minimising {c}: {type(exc).__name__}: {exc}")
-                        minimised[c] = min(cands[c], key=lambda x: len(x.scenario["ops"]))
+                pieces, proofs = _gather_side(side)
+                minimised, minimise_errors = _merged(client, plan, spec, outcomes, events, explicit, progress)
             except KeyboardInterrupt:
-                interrupted = "interrupted (Ctrl-C) while minimising the merged findings"
+                interrupted = "interrupted (Ctrl-C) after the search, while gathering and minimising its findings"
                 minimised = None
         with events.lock:
             reported = tuple(events.reported)
@@ -470,6 +452,33 @@ def run_campaign(
         minimised,
         tuple(minimise_errors),
     )
+
+
+def _merged(client, plan: CampaignPlan, spec: Any, outcomes: list, events: _Events, explicit: Any, progress: Any) -> tuple[dict[str, Any], list[str]]:
+    """Per class, the merged witness (see :func:`merge`), with the stored
+    scenarios that still diverge, minimised on the cluster (one task per
+    class) unless the plan says not to."""
+    from iobus_verify.properties.run import _rung_rank, replay_explicit
+
+    with events.lock:
+        reported = list(events.reported)
+    cands = merge(reported + [w for o in outcomes for w in o.found], spec.era)
+    for f in replay_explicit(spec, explicit, None):
+        cands.setdefault(f.cls, []).append(f)
+    if not plan.minimise:
+        return {c: min(cs, key=lambda f: (_rung_rank(condition_of(f.scenario, spec.era)), len(f.scenario["ops"]))) for c, cs in cands.items()}, []
+    if progress:
+        progress(f"campaign: {spec.name}: minimising {len(cands)} class(es) on the cluster")
+    futs = {c: client.submit(_minimise_task, plan.bus, c, cs, pure=False, retries=RETRIES) for c, cs in cands.items()}
+    out: dict[str, Any] = {}
+    errors: list[str] = []
+    for c, f in futs.items():
+        try:
+            out[c] = f.result()
+        except Exception as exc:  # noqa: BLE001 - kept unminimised, said why
+            errors.append(f"minimising {c}: {type(exc).__name__}: {exc}")
+            out[c] = min(cands[c], key=lambda x: len(x.scenario["ops"]))
+    return out, errors
 
 
 def _gather_side(side: dict[str, Any]) -> tuple[tuple, tuple]:

@@ -87,6 +87,8 @@ class TaskOutcome:
     #: per class, the operations the surveys executed up to its first sight
     #: (a class replayed from the shared database shows up within the first run)
     first_ops: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds of the task's thread: its work whatever else the machine runs
+    cpu_seconds: float = 0.0
 
 
 def _publish(topic: str, msg: Any) -> None:
@@ -134,7 +136,7 @@ def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
 
     _publish(START_TOPIC, task.key)
     _quiet_foreign_random()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     spec = resolve(task.bus)
     db = open_database(database)
     lo = survey_ladder(spec, profile=task.profile, seed=task.seed, database=db, examples=task.examples, assume=task.assume or "none", rungs=(task.rung,))
@@ -164,6 +166,7 @@ def run_task(task: Task, database: DatabaseSpec | None = None) -> TaskOutcome:
         first,
         getattr(db, "lost", None),
         first_ops,
+        time.thread_time() - c0,
     )
 
 

@@ -30,7 +30,7 @@ from iobus_verify.errors import UsageError  # noqa: E402
 from iobus_verify.properties import campaign as C  # noqa: E402
 from iobus_verify.properties.bench_campaign import local_redis_server  # noqa: E402
 from iobus_verify.properties.database import DatabaseSpec, FallbackDatabase, KEY_PREFIX, open_database, parse_database  # noqa: E402
-from iobus_verify.properties.tasks import FOUND_TOPIC  # noqa: E402
+from iobus_verify.properties.tasks import FOUND_TOPIC, START_TOPIC  # noqa: E402
 from iobus_verify.reports.report import load_report  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,6 +209,11 @@ def _surveyed_classes(bus: str, profile: str, seeds, examples: int) -> set[str]:
     return out
 
 
+def _executing(dask_worker) -> list[str]:
+    """The keys a worker is running right now (called on the worker by client.run)."""
+    return [ts.key for ts in dask_worker.state.executing]
+
+
 def test_a_worker_killed_mid_campaign_loses_no_finding():
     """One of the two workers is SIGKILLed while it runs a task, right after
     the first task finished: Dask reruns that task, every finding reported
@@ -221,14 +226,16 @@ def test_a_worker_killed_mid_campaign_loses_no_finding():
     def kill_one(client, outcome):
         if killed:
             return
-        busy = {w: keys for w, keys in client.processing().items() if keys}
+        started = {m for _, m in client.get_events(START_TOPIC)}
+        running = {w: set(keys) & started for w, keys in client.run(_executing).items()}
+        busy = sorted(w for w, keys in running.items() if keys)
         if not busy:
-            return
-        addr = sorted(busy)[0]
+            return  # between tasks: try again when the next one finishes
+        addr = busy[0]
         pid = client.run(os.getpid, workers=[addr])[addr]
         before = {w.cls for w in outcome.found} if outcome else set()
         os.kill(pid, signal.SIGKILL)
-        killed.append({"worker": addr, "tasks": busy[addr], "classes_before": before})
+        killed.append({"worker": addr, "tasks": running[addr], "classes_before": before})
 
     outcome = C.run_campaign(plan, workers=2, observer=kill_one)
     assert killed, "no worker was busy when the first task finished"

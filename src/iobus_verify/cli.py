@@ -54,24 +54,34 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def _variants_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    p.add_argument("--family", metavar="NAME", help="list only this family")
 
 
 def _variants_run(args: argparse.Namespace) -> int:
     import json
 
-    from iobus_verify.model.sorted_bus import REGISTRY
+    from iobus_verify.model.sorted_bus import REGISTRY, families
 
+    family = getattr(args, "family", None)
+    if family is not None and family not in families():
+        raise UsageError(f"unknown family {family!r}: use one of {', '.join(families())}")
+    buses = [b for b in REGISTRY.values() if family is None or b.family == family or b.reference]
     if args.json:
         rows = [
-            {"name": b.name, "reference": b.reference, "capacity": b.capacity, "summary": b.summary}
-            for b in REGISTRY.values()
+            {"name": b.name, "family": b.family, "reference": b.reference, "era": b.era, "capacity": b.capacity, "summary": b.summary}
+            for b in buses
         ]
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(n) for n in REGISTRY)
-    for b in REGISTRY.values():
-        tag = " (reference)" if b.reference else ""
-        print(f"{b.name:<{width}}  {b.summary}{tag}")
+    width = max(len(b.name) for b in buses)
+    for fam in families():
+        group = [b for b in buses if b.family == fam]
+        if not group:
+            continue
+        print(f"{fam}:" + ("  (the main job: `iobus-verify report`)" if fam == families()[0] else f"  (opt-in: `iobus-verify report --family {fam}`)"))
+        for b in group:
+            tag = " (reference)" if b.reference else ""
+            print(f"  {b.name:<{width}}  {b.summary}{tag}")
     return 0
 
 

@@ -31,6 +31,10 @@ class Contract:
     length validated like a registration's: non-zero, not past the top, when those are rejected)
     or any ``interior`` address (``base`` is that address).
     ``relocate_len``: a relocation's length must equal the registered one (``exact``) or is the new length (``any``).
+    ``relocate_absent``: relocating a range that is not mapped is an ``error``, or ``insert``-s the new
+    range for the device (crosvm's BAR move: ``PciRoot`` knows the device whether or not its old BAR is mapped).
+    ``relocate_reports``: a relocation returns its ``errors``, or ``nothing`` (a guest's BAR write has
+    no error path: a refused move is then judged by the state it leaves, which must be unchanged).
     """
 
     zero_len: str = "reject"
@@ -40,6 +44,8 @@ class Contract:
     zero_access: str = "miss"
     remove_by: str = "exact"
     relocate_len: str = "exact"
+    relocate_absent: str = "error"
+    relocate_reports: str = "errors"
 
     def differences(self, other: "Contract") -> list[str]:
         """The knobs on which two contracts differ, as ``name: mine (vs theirs)``."""
@@ -125,10 +131,16 @@ class RefBus:
 
     def relocate(self, dev: str, base: int, length: int, new_base: int) -> str:
         """Atomic: on any error nothing changes; the entry keeps its place in registration order."""
+        rc = self._relocate(dev, base, length, new_base)
+        return "ok" if self.contract.relocate_reports == "nothing" else rc
+
+    def _relocate(self, dev: str, base: int, length: int, new_base: int) -> str:
         bad = self._valid(base, length) if self.contract.remove_by == "base" else None
         if bad:
             return bad
         e = self._find(base, length)
+        if e is None and self.contract.relocate_absent == "insert":
+            return self.register(dev, new_base, length)
         if e is None:
             return "absent"
         if self.contract.relocate_len == "exact" and e.len != length:

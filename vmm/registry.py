@@ -87,7 +87,7 @@ def _registry() -> dict[str, VmmBus]:
     fc_now = Contract(top="reject", match="point", zero_access="deliver", remove_by="base", relocate_len="exact")
     ch = Contract(top="clip", match="point", zero_access="deliver", remove_by="base", relocate_len="any")
     fc_old = Contract(top="clip", match="point", zero_access="deliver", remove_by="exact")
-    cros = Contract(top="clip", match="point", zero_access="deliver", remove_by="exact", relocate_len="exact")
+    cros = Contract(top="clip", match="point", zero_access="deliver", remove_by="exact", relocate_len="exact", relocate_absent="insert", relocate_reports="nothing")
     ch_note = "no length check on accesses (PR #8102 to add one closed: fw_cfg's repeated I/O has no known size); ranges are trusted from the allocator (no top check)"
     out = [
         VmmBus(

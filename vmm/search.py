@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iobus_verify.model.cints import INT
@@ -199,10 +199,100 @@ def _within(bus: VmmBus, ops: list[VmmOp], rung: Condition) -> bool:
 # -- minimising --------------------------------------------------------------------------
 
 
+def _size(v: int, f: str = "base") -> int:
+    """How complicated an integer is to read, what the minimiser lowers: an
+    address's distance from the nearer end of the 64-bit space (``2^64 - 1``
+    is as simple as 1); a length's value (a length of ``2^64 - 1`` is not simple)."""
+    return v if f == "len" else min(v, (1 << 64) - v)
+
+
+def _nicer(v: int, f: str = "base") -> list[int]:
+    """Candidate replacements for an integer in field ``f``, each strictly simpler
+    (:func:`_size`), simplest first: small round numbers (and, for addresses, their
+    mirrors below ``2^64``), then ``v``'s size rounded down to 0x100 and 0x10, then halved."""
+    T = 1 << 64
+    d = _size(v, f)
+    near_top = f != "len" and v > T // 2
+
+    def at(dist: int) -> int:
+        return T - dist if near_top else dist
+
+    out = [0, 1, 2, 4, 0x10, 0x100, 0x1000] + ([] if f == "len" else [M, T - 0x10, T - 0x100])
+    out += [at(d - d % 0x100), at(d - d % 0x10), at(d // 2)]
+    return [c for c in dict.fromkeys(out) if 0 <= c <= M and _size(c, f) < d]
+
+
+ADDRESS_FIELDS = ("base", "new_base", "addr")
+
+
+def _simplify_integers(ops: list[VmmOp], keeps) -> list[VmmOp]:
+    """Make the integers simpler while ``keeps`` holds, three ways, each to a
+    fixpoint: every occurrence of one value replaced at once (a base and the
+    remove or relocate naming it move together); every address within 0x1000
+    of it shifted by the same amount (a cluster of ranges moves as one); one
+    field of one op alone."""
+
+    def fields(o: VmmOp):
+        return [(f, getattr(o, f)) for f in ("base", "len", "new_base", "addr") if getattr(o, f) is not None]
+
+    def weight(cand: list[VmmOp]) -> int:
+        # what every step must lower, so that the passes end
+        return sum(_size(x, f) for o in cand for f, x in fields(o))
+
+    def try_all(make) -> bool:
+        nonlocal ops
+        for v in sorted({x for o in ops for _, x in fields(o)}, key=_size, reverse=True):
+            for c in dict.fromkeys(_nicer(v) + _nicer(v, "len")):
+                cand = make(v, c)
+                if weight(cand) < weight(ops) and keeps(cand):
+                    ops = cand
+                    return True
+        return False
+
+    def same_value(v, c):
+        return [replace(o, **{f: c for f, x in fields(o) if x == v}) for o in ops]
+
+    def cluster(v, c):
+        d = c - v
+        out = []
+        for o in ops:
+            upd = {f: x + d for f, x in fields(o) if f in ADDRESS_FIELDS and abs(x - v) < 0x1000 and 0 <= x + d <= M}
+            out.append(replace(o, **upd))
+        return out
+
+    for make in (same_value, cluster):
+        while try_all(make):
+            pass
+    for i in range(len(ops)):
+        for f, _ in fields(ops[i]):
+            progress = True
+            while progress:
+                progress = False
+                for c in _nicer(getattr(ops[i], f), f):
+                    cand = ops[:i] + [replace(ops[i], **{f: c})] + ops[i + 1 :]
+                    if keeps(cand):
+                        ops, progress = cand, True
+                        break
+    return ops
+
+
+def _renamed(ops: list[VmmOp]) -> list[VmmOp]:
+    """Devices renamed ``a``, ``b``, ... in order of first appearance (an injective renaming: same behaviour)."""
+    names: dict[str, str] = {}
+    out = []
+    for o in ops:
+        if o.dev is not None and o.dev not in names:
+            names[o.dev] = chr(ord("a") + len(names)) if len(names) < 26 else f"d{len(names)}"
+        out.append(replace(o, dev=names.get(o.dev)) if o.dev is not None else o)
+    return out
+
+
 def minimise(bus: VmmBus, scenario: VmmScenario, key: tuple[str, str], contract: Contract, rung: Condition) -> VmmScenario:
-    """Drop ops one at a time while the first divergence keeps its class and the
-    scenario stays inside ``rung`` (a fixpoint: no single op can go), then cut
-    everything after the divergent op."""
+    """Cut a witness while its first divergence keeps its class and op kind and
+    the scenario stays inside ``rung``: everything after the divergent op goes,
+    then single ops (to a fixpoint), then each integer is replaced by a simpler
+    one where it can be (round numbers, round distances from the top), and the
+    devices are renamed ``a``, ``b``, ..."""
     ops = list(scenario.ops)
 
     def keeps(cand: list[VmmOp]) -> bool:
@@ -220,7 +310,9 @@ def minimise(bus: VmmBus, scenario: VmmScenario, key: tuple[str, str], contract:
             if cand and keeps(cand):
                 ops = cand
                 changed = True
-    return VmmScenario(tuple(ops), vmm=bus.name)
+    ops = _simplify_integers(ops, keeps)
+    named = _renamed(ops)
+    return VmmScenario(tuple(named if keeps(named) else ops), vmm=bus.name)
 
 
 # -- the search ----------------------------------------------------------------------------

@@ -29,8 +29,12 @@ def test_minimise_keeps_class_and_rung():
     ))
     rung = search.rung_of(ch, noisy)
     small = search.minimise(ch, noisy, ("REGISTRATION", "register"), ch.contract, rung)
-    assert [o.dev for o in small.ops] == ["t", "x"]
+    # the two registrations stay (devices renamed a, b; integers made simpler), the rest goes
+    assert [(o.op, o.dev) for o in small.ops] == [("register", "a"), ("register", "b")]
+    t, x = small.ops
+    assert t.base + t.len == 1 << 64 and t.base < x.base and x.base + x.len <= 1 << 64  # x inside t, t ending at the top
     assert compare.run(ch, small).divergence.cls.value == "REGISTRATION"
+    assert search.rung_of(ch, small).name == rung.name == "nonzero+below-top"
 
 
 def test_search_finds_the_reference_defects_and_differences():

@@ -63,6 +63,8 @@ class Divergence:
 def _apply(bus: Any, op: VmmOp) -> tuple[str, Access | None]:
     if op.op == "register":
         return bus.register(op.dev, op.base, op.len), None
+    if op.op == "register_resources":
+        return bus.register_resources(op.dev, op.ranges), None
     if op.op == "remove":
         return bus.remove(op.base, op.len), None
     if op.op == "remove_device":

@@ -80,6 +80,13 @@ CORNERS: tuple[Corner, ...] = (
     _c("relocate-onto-itself", "move a range by half its length (the target overlaps only its own old place)",
        ("register", "mmio", "a", 0x1000, 0x100), ("relocate", "mmio", "a", 0x1000, 0x100, 0x1080), ("read", "mmio", 0x1100, 1),
        needs=("register", "relocate", "read")),
+    _c("resources-partial", "one call registering two ranges of a device, the second one taken",
+       ("register", "mmio", "b", 0x2000, 0x10), ("register_resources", "mmio", "a", [(0x1000, 0x10), (0x2000, 0x10)]),
+       ("read", "mmio", 0x1000, 1),
+       needs=("register_resources", "read")),
+    _c("resources-zero-size", "one call registering a device's ranges, one of them of size 0",
+       ("register_resources", "mmio", "a", [(0x1000, 0x10), (0x3000, 0)]), ("read", "mmio", 0x1000, 1),
+       needs=("register_resources", "read")),
     _c("pio-16-bit-top", "a PIO range ending at port 0xffff, and one running past it",
        ("register", "pio", "p", 0xFFF8, 8), ("register", "pio", "q", 0xFFFC, 8), ("read", "pio", 0xFFFF, 1)),
 )

@@ -114,6 +114,24 @@ class RefBus:
         self.entries.append(Entry(dev, base, length))
         return "ok"
 
+    def register_resources(self, dev: str, ranges) -> str:
+        """Several ranges of one device in one call: all of them or none (each
+        valid, none overlapping a live range or another of the call's)."""
+        for b, n in ranges:
+            bad = self._valid(b, n)
+            if bad:
+                return bad
+        if self.contract.overlap == "reject":
+            for i, (b, n) in enumerate(ranges):
+                if self._overlapping(b, n):
+                    return "overlap"
+                for b2, n2 in ranges[:i]:
+                    if n and n2 and b < min(b2 + n2, 1 << self.width) and b2 < min(b + n, 1 << self.width):
+                        return "overlap"
+        for b, n in ranges:
+            self.entries.append(Entry(dev, b, n))
+        return "ok"
+
     def remove(self, base: int, length: int) -> str:
         if self.contract.remove_by == "base":
             bad = self._valid(base, length)

@@ -98,7 +98,11 @@ def _registry() -> dict[str, VmmBus]:
             "rust-vmm/vm-device@39ceae64edc11860c44679f4b1563cec358047e2",
             {"mmio": 64, "pio": 16},
             "checked",
-            contract_note="deregister takes any address inside the range; no relocation API",
+            fates={
+                "ERROR_CHANGED_STATE": Fate("stands", "IoManager::register_*_resources registers resource by resource with `?` at 39ceae64; no later change is recorded"),
+                "PANIC": Fate("stands", "IoManager::register_*_resources unwraps MmioRange::new/PioRange::new at 39ceae64; no later change is recorded"),
+            },
+            contract_note="deregister takes any address inside the range; no relocation API; several resources of a device registered in one call (IoManager)",
         ),
         VmmBus(
             "firecracker",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iobus_verify.vmm.protocol import MISS, Access, BaseKeyedMap, checked_add
+from iobus_verify.vmm.protocol import Access, BaseKeyedMap, ModelPanic, checked_add
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class InvalidRange(Exception):
 class RustVmmBus:
     """``vm_device::bus::Bus`` plus ``IoManager``'s access check, on one space."""
 
-    OPS = frozenset({"register", "remove", "read", "write"})
+    OPS = frozenset({"register", "register_resources", "remove", "read", "write"})
 
     def __init__(self, space: str = "mmio", width: int = 64):
         self.space = space
@@ -48,6 +48,8 @@ class RustVmmBus:
         vals = [v for v in (op.base, op.new_base, op.addr) if v is not None]
         if op.op in ("register", "remove", "relocate"):
             vals.append(op.len)
+        for b, n in op.ranges or ():
+            vals += [b, n]
         return all(v < self.top for v in vals)
 
     def new_range(self, base: int, size: int) -> BusRange:
@@ -68,10 +70,27 @@ class RustVmmBus:
             r = self.new_range(base, length)  # the caller builds the range first
         except InvalidRange:
             return "InvalidRange"
+        return self._register_range(r, dev)
+
+    def register_resources(self, dev: str, ranges) -> str:
+        """``IoManager::register_{mmio,pio}_resources``: one ``register`` per
+        resource with ``?``: an error on the k-th leaves the first k-1 registered."""
+        for base, size in ranges:
+            try:
+                r = self.new_range(base, size)  # Rust: MmioRange::new(..).unwrap()
+            except InvalidRange:
+                raise ModelPanic("called `Result::unwrap()` on an `Err` value: InvalidRange") from None
+            rc = self._register_range(r, dev)
+            if rc != "ok":
+                return f"Bus({rc})"  # Rust: .map_err(Error::Bus)?
+        return "ok"
+
+    def _register_range(self, r: BusRange, dev: str) -> str:
+        """``Bus::register``: scan every key, then insert."""
         for _, key, _ in self.devices.items():  # Rust: for (range, _) in self.devices.iter()
             if self.overlaps(r, key):
                 return "DeviceOverlap"
-        self.devices.insert(base, r, dev)  # a same base always overlaps: never reached with one
+        self.devices.insert(r.base, r, dev)  # a same base always overlaps: never reached with one
         return "ok"
 
     def device(self, addr: int):

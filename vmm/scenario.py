@@ -10,6 +10,8 @@ kinds of removal (by range, by device) and relocation. The normative form is
 Ops (each on a space, ``mmio`` or ``pio``, one bus each):
 
 * ``register dev base len``: the VMM's insert/register;
+* ``register_resources dev ranges``: one device's several ranges in one call
+  (rust-vmm's ``IoManager::register_{mmio,pio}_resources``);
 * ``remove base len``: removal by range, as the VMM's API takes it (rust-vmm's
   ``deregister`` takes an address: ``base`` is it, ``len`` is unused);
 * ``remove_device dev``: removal by device (cloud-hypervisor, Firecracker 1.13);
@@ -32,8 +34,8 @@ from iobus_verify.errors import UsageError
 
 SCHEMA = "iobus-vmm-scenario/1"
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "iobus-vmm-scenario-1.schema.json"
-OPS = ("register", "remove", "remove_device", "relocate", "read", "write")
-MUTATING = ("register", "remove", "remove_device", "relocate")
+OPS = ("register", "register_resources", "remove", "remove_device", "relocate", "read", "write")
+MUTATING = ("register", "register_resources", "remove", "remove_device", "relocate")
 ACCESSES = ("read", "write")
 
 
@@ -48,6 +50,7 @@ class VmmOp:
     len: int | None = None
     new_base: int | None = None
     addr: int | None = None
+    ranges: tuple[tuple[int, int], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"op": self.op, "space": self.space}
@@ -55,13 +58,17 @@ class VmmOp:
             v = getattr(self, k)
             if v is not None:
                 out[k] = v
+        if self.ranges is not None:
+            out["ranges"] = [[b, n] for b, n in self.ranges]
         if self.op in ACCESSES:  # an access's len follows its addr in the JSON
             out["len"] = out.pop("len")
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "VmmOp":
-        return cls(d["op"], d["space"], d.get("dev"), d.get("base"), d.get("len"), d.get("new_base"), d.get("addr"))
+        rs = d.get("ranges")
+        return cls(d["op"], d["space"], d.get("dev"), d.get("base"), d.get("len"), d.get("new_base"), d.get("addr"),
+                   None if rs is None else tuple((int(b), int(n)) for b, n in rs))
 
     def text(self) -> str:
         """The op in words: ``register mmio d1 [0x10, 0x20)``, ``read pio [0x3f8, +2)``."""
@@ -70,6 +77,8 @@ class VmmOp:
 
         if self.op == "register":
             return f"register {self.space} {self.dev} {rng(self.base, self.len)}"
+        if self.op == "register_resources":
+            return f"register_resources {self.space} {self.dev} " + " ".join(rng(b, n) for b, n in self.ranges)
         if self.op == "remove":
             return f"remove {self.space} {rng(self.base, self.len)}"
         if self.op == "remove_device":
@@ -131,6 +140,7 @@ def load_scenario(src: Any) -> VmmScenario:
 
 def ops(*items: tuple) -> tuple[VmmOp, ...]:
     """Terse construction for tests and corners: ``("register", "mmio", "d1", base, len)``,
+    ``("register_resources", "mmio", "d1", [(base, len), ...])``,
     ``("remove", "mmio", base, len)``, ``("remove_device", "mmio", "d1")``,
     ``("relocate", "mmio", "d1", base, len, new_base)``, ``("read", "mmio", addr, len)``."""
     out = []
@@ -138,6 +148,8 @@ def ops(*items: tuple) -> tuple[VmmOp, ...]:
         kind, space, *rest = t
         if kind == "register":
             out.append(VmmOp(kind, space, dev=rest[0], base=rest[1], len=rest[2]))
+        elif kind == "register_resources":
+            out.append(VmmOp(kind, space, dev=rest[0], ranges=tuple((b, n) for b, n in rest[1])))
         elif kind == "remove":
             out.append(VmmOp(kind, space, base=rest[0], len=rest[1]))
         elif kind == "remove_device":

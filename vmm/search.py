@@ -80,24 +80,30 @@ class ConditionTracker:
         if not supported(self.models[op.space], op):
             return set()
         out: set[str] = set()
-        live = [(e.base, e.len) for e in ref.entries]
-        target = None
+        # A W-bit space is read as the top 2^W bytes of the 64-bit one, so that
+        # "below-top" means at or below 2^W there (the other atoms do not move).
+        sh = (1 << 64) - (1 << ref.width)
+        live = [(e.base + sh, e.len) for e in ref.entries]
+        targets: list[tuple[int, int]] = []
         if op.op in ACCESSES:
-            rng = (op.addr, op.len)
+            rngs = [(op.addr + sh, op.len)]
         elif op.op == "register":
-            rng = target = (op.base, op.len)
+            rngs = targets = [(op.base + sh, op.len)]
+        elif op.op == "register_resources":
+            rngs = targets = [(b + sh, n) for b, n in op.ranges]
         elif op.op == "relocate":
-            rng = target = (op.new_base, op.len)
+            rngs = targets = [(op.new_base + sh, op.len)]
             mover = ref._find(op.base, op.len)
-            live = [(e.base, e.len) for e in ref.entries if e is not mover]
+            live = [(e.base + sh, e.len) for e in ref.entries if e is not mover]
         else:
-            rng = None
+            rngs = []
         for atom in VMM_ATOMS:
-            if rng is not None and atom.unary and not all(u(INT, *rng) for u in atom.unary):
+            if atom.unary and not all(u(INT, *r) for u in atom.unary for r in rngs):
                 out.add(atom.name)
-            if target is not None and atom.binary and not all(b(INT, *target, a, n) for b in atom.binary for a, n in live):
-                out.add(atom.name)
-            if op.op in ACCESSES and atom.access and not all(f(INT, op.addr, op.len, live) for f in atom.access):
+            for k, t in enumerate(targets):  # against the live ranges and the op's own earlier ones
+                if atom.binary and not all(b(INT, *t, a, n) for b in atom.binary for a, n in live + targets[:k]):
+                    out.add(atom.name)
+            if op.op in ACCESSES and atom.access and not all(f(INT, op.addr + sh, op.len, live) for f in atom.access):
                 out.add(atom.name)
         return out
 
@@ -107,6 +113,8 @@ class ConditionTracker:
             return
         if op.op == "register":
             ref.register(op.dev, op.base, op.len)
+        elif op.op == "register_resources":
+            ref.register_resources(op.dev, op.ranges)
         elif op.op == "remove":
             ref.remove(op.base, op.len)
         elif op.op == "remove_device":
@@ -174,6 +182,12 @@ def _draw_op(rnd: random.Random, ops_allowed: list[str], space_width: dict[str, 
     if kind == "register":
         b = addr()
         return VmmOp("register", space, dev=dev, base=b, len=length(b))
+    if kind == "register_resources":
+        rs = []
+        for _ in range(rnd.randint(1, 3)):
+            b = addr()
+            rs.append((b, length(b)))
+        return VmmOp("register_resources", space, dev=dev, ranges=tuple(rs))
     if kind in ACCESSES:
         a = addr()
         return VmmOp(kind, space, addr=a, len=rnd.choice([0, 1, 2, 4, 8, 0x10]) if rnd.random() < 0.5 else length(a))
@@ -222,7 +236,33 @@ def _nicer(v: int, f: str = "base") -> list[int]:
     return [c for c in dict.fromkeys(out) if 0 <= c <= M and _size(c, f) < d]
 
 
-ADDRESS_FIELDS = ("base", "new_base", "addr")
+
+
+def _fields(o: VmmOp) -> list[tuple[Any, int]]:
+    """Every integer of an op with where it sits: a field name, or
+    ``(k, j)`` for element ``j`` (0 base, 1 length) of range ``k`` of ``ranges``."""
+    out: list[tuple[Any, int]] = [(f, getattr(o, f)) for f in ("base", "len", "new_base", "addr") if getattr(o, f) is not None]
+    for k, (b, n) in enumerate(o.ranges or ()):
+        out += [((k, 0), b), ((k, 1), n)]
+    return out
+
+
+def _kind(where: Any) -> str:
+    """The field kind an integer's place has (``len`` or an address), for :func:`_size`."""
+    if isinstance(where, tuple):
+        return "len" if where[1] == 1 else "base"
+    return where
+
+
+def _set(o: VmmOp, upd: dict[Any, int]) -> VmmOp:
+    plain = {k: v for k, v in upd.items() if not isinstance(k, tuple)}
+    if any(isinstance(k, tuple) for k in upd):
+        rs = [list(r) for r in o.ranges]
+        for k, v in upd.items():
+            if isinstance(k, tuple):
+                rs[k[0]][k[1]] = v
+        plain["ranges"] = tuple((b, n) for b, n in rs)
+    return replace(o, **plain) if plain else o
 
 
 def _simplify_integers(ops: list[VmmOp], keeps) -> list[VmmOp]:
@@ -230,18 +270,15 @@ def _simplify_integers(ops: list[VmmOp], keeps) -> list[VmmOp]:
     fixpoint: every occurrence of one value replaced at once (a base and the
     remove or relocate naming it move together); every address within 0x1000
     of it shifted by the same amount (a cluster of ranges moves as one); one
-    field of one op alone."""
-
-    def fields(o: VmmOp):
-        return [(f, getattr(o, f)) for f in ("base", "len", "new_base", "addr") if getattr(o, f) is not None]
+    integer alone."""
 
     def weight(cand: list[VmmOp]) -> int:
         # what every step must lower, so that the passes end
-        return sum(_size(x, f) for o in cand for f, x in fields(o))
+        return sum(_size(x, _kind(w)) for o in cand for w, x in _fields(o))
 
     def try_all(make) -> bool:
         nonlocal ops
-        for v in sorted({x for o in ops for _, x in fields(o)}, key=_size, reverse=True):
+        for v in sorted({x for o in ops for _, x in _fields(o)}, key=_size, reverse=True):
             for c in dict.fromkeys(_nicer(v) + _nicer(v, "len")):
                 cand = make(v, c)
                 if weight(cand) < weight(ops) and keeps(cand):
@@ -250,26 +287,23 @@ def _simplify_integers(ops: list[VmmOp], keeps) -> list[VmmOp]:
         return False
 
     def same_value(v, c):
-        return [replace(o, **{f: c for f, x in fields(o) if x == v}) for o in ops]
+        return [_set(o, {w: c for w, x in _fields(o) if x == v}) for o in ops]
 
     def cluster(v, c):
         d = c - v
-        out = []
-        for o in ops:
-            upd = {f: x + d for f, x in fields(o) if f in ADDRESS_FIELDS and abs(x - v) < 0x1000 and 0 <= x + d <= M}
-            out.append(replace(o, **upd))
-        return out
+        return [_set(o, {w: x + d for w, x in _fields(o) if _kind(w) != "len" and abs(x - v) < 0x1000 and 0 <= x + d <= M}) for o in ops]
 
     for make in (same_value, cluster):
         while try_all(make):
             pass
     for i in range(len(ops)):
-        for f, _ in fields(ops[i]):
+        for w, _ in _fields(ops[i]):
             progress = True
             while progress:
                 progress = False
-                for c in _nicer(getattr(ops[i], f), f):
-                    cand = ops[:i] + [replace(ops[i], **{f: c})] + ops[i + 1 :]
+                cur = dict(_fields(ops[i]))[w]
+                for c in _nicer(cur, _kind(w)):
+                    cand = ops[:i] + [_set(ops[i], {w: c})] + ops[i + 1 :]
                     if keeps(cand):
                         ops, progress = cand, True
                         break

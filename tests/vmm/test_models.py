@@ -223,3 +223,16 @@ def test_crosvm_remove_exact_and_bar_move_4_6():
     assert b.mappings() == [(0x200, 0x10, "b")]  # the BAR is unmapped, silently
     assert b.relocate("a", 0x100, 0x10, 0x300) == "ok"  # remove fails (Empty), insert maps it
     assert b.mappings() == [(0x200, 0x10, "b"), (0x300, 0x10, "a")]
+
+
+def test_rust_vmm_register_resources_is_not_atomic_and_unwraps_1_6():
+    b = RustVmmBus()
+    b.register("x", 0x2000, 0x10)
+    # the first resource is registered, the second overlaps: the error comes after the change
+    assert b.register_resources("a", [(0x1000, 0x10), (0x2000, 0x10), (0x3000, 0x10)]) == "Bus(DeviceOverlap)"
+    assert b.mappings() == [(0x1000, 0x10, "a"), (0x2000, 0x10, "x")]
+    with pytest.raises(ModelPanic, match="unwrap"):
+        b.register_resources("c", [(0x4000, 0)])  # MmioRange::new(..).unwrap() on a zero size
+    p = RustVmmBus("pio", 16)
+    with pytest.raises(ModelPanic):
+        p.register_resources("c", [(0xFFFF, 2)])  # PioRange::new: 0xffff + 1 overflows u16

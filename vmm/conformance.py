@@ -47,6 +47,8 @@ from iobus_verify.vmm.search import SearchResult, rung_of, search
 BASELINE = Path(__file__).with_name("baseline.json")
 BASELINE_FORMAT = "iobus-vmm-baseline/1"
 SYMBOL = {"same": "✓ same", "contract": "≈ contract", "defect": "✗", "n/a": "n/a"}
+#: inline cell colours (the page's Content-Security-Policy allows inline styles only)
+CELL_STYLE = {"same": "background:#eaf6ea", "contract": "background:#fff4d6", "defect": "background:#fbe0e0", "n/a": "background:#f2f2f2;color:#777"}
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,18 @@ def load_baseline(path: Path | None) -> dict[str, dict[Key, Entry]] | None:
     return out
 
 
-def gate_of(bus: VmmBus, results: Sequence[Result], expected: dict[str, dict[Key, Entry]] | None, path: Path | None) -> Gate:
-    cmp = compare(results, None if expected is None else expected.get(bus.name, {}))
-    return Gate("regressed" if cmp.regressed else "match", None if expected is None else str(path), cmp.new, cmp.lost, cmp.changed, cmp.outside, cmp.not_run)
+def gate_of(
+    bus: VmmBus, results: Sequence[Result], expected: dict[str, dict[Key, Entry]] | None, path: Path | None, cut_short: bool = False
+) -> Gate:
+    """The suite's comparison of a bus's results with its expected defects. A
+    search cut short by ``--timeout`` is ``incomplete``: an expected search
+    finding it did not reach is *not judged* rather than lost (what did not run
+    is not judged); new findings still show."""
+    exp = None if expected is None else expected.get(bus.name, {})
+    judged = (lambda e: not e.id.startswith("differential.")) if cut_short else None
+    cmp = compare(results, exp, judged=judged)
+    verdict = "incomplete" if cut_short else "regressed" if cmp.regressed else "match"
+    return Gate(verdict, None if expected is None else str(path), cmp.new, cmp.lost, cmp.changed, cmp.outside, cmp.not_run)
 
 
 def baseline_json(outcomes: Sequence[BusOutcome], profile: str, seed: int) -> dict[str, Any]:
@@ -188,8 +199,9 @@ def run_conformance(
         cells = {c.name: cell(bus, c) for c in CORNERS}
         found = search(bus, profile=profile, seed=seed, timeout_s=timeout_s)
         results = results_of(bus, cells, found)
-        outcomes.append(BusOutcome(bus, cells, found, results, gate_of(bus, results, expected, baseline), time.monotonic() - t0))
-    code = 1 if any(o.gate.verdict == "regressed" for o in outcomes) else 0
+        gate = gate_of(bus, results, expected, baseline, found.cut_short)
+        outcomes.append(BusOutcome(bus, cells, found, results, gate, time.monotonic() - t0))
+    code = 1 if any(o.gate.verdict in ("regressed", "incomplete") or o.gate.new or o.gate.lost for o in outcomes) else 0
     conf = Conformance(tuple(outcomes), tuple(skipped), profile, seed, time.monotonic() - started, None if expected is None else str(baseline), code)
     files = write_outputs(conf, out)
     if write_baseline is not None:
@@ -354,18 +366,18 @@ def render_html(conf: Conformance, out: Path) -> str:
         "<p>✓ same: as REF-strict (a linear list over exact integers: zero length, ranges past the top and overlaps rejected, "
         "accesses contained whole); ≈ contract: differs as the bus's documented contract says; ✗: a defect against its own contract; "
         "n/a: the bus has no such API. Each marked cell links to its scenario.</p>",
-        "<table><tr><th>corner</th>" + "".join(f"<th>{escape(b.name)}</th>" for b in buses) + "</tr>",
+        '<div style="overflow-x:auto"><table><tr><th>corner</th>' + "".join(f"<th>{escape(b.name)}</th>" for b in buses) + "</tr>",
     ]
     for c in CORNERS:
-        row = f"<tr><td><b>{escape(c.name)}</b><br><span class=\"meta\">{escape(c.text)}</span></td>"
+        row = f'<tr><td style="min-width:18em"><b>{escape(c.name)}</b><br><span class="meta">{escape(c.text)}</span></td>'
         for o in conf.outcomes:
             x = o.cells[c.name]
             t = escape(_cell_text(x))
             if x.status in ("defect", "contract"):
                 t = f'<a href="{escape(scenario_file(o.bus, "corner." + c.name))}" title="{escape(x.explanation)}">{t}</a>'
-            row += f"<td>{t}</td>"
+            row += f'<td style="{CELL_STYLE[x.status]}">{t}</td>'
         body.append(row + "</tr>")
-    body.append("</table>")
+    body.append("</table></div>")
     body += ["<h2>Contracts</h2>", "<table><tr><th>bus</th><th>source</th><th>arithmetic</th><th>differs from REF-strict in</th><th>note</th></tr>"]
     for o in conf.outcomes:
         b = o.bus
@@ -428,6 +440,10 @@ def render_junit(conf: Conformance) -> str:
                 case = ET.SubElement(s, "testcase", name=k.id, classname=f"vmm.{o.bus.name}", time="0")
                 ET.SubElement(case, "failure", message=f"baseline defect lost: {k}", type="LOST")
                 fails += 1
+        if o.search.cut_short:
+            case = ET.SubElement(s, "testcase", name="search.complete", classname=f"vmm.{o.bus.name}", time="0")
+            ET.SubElement(case, "failure", message=f"incomplete: the time limit stopped the search after {o.search.runs} runs", type="INCOMPLETE")
+            fails += 1
         s.set("tests", str(len(s)))
         s.set("failures", str(fails))
         s.set("errors", "0")

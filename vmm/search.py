@@ -377,6 +377,8 @@ class SearchResult:
     profile: str
     seed: int
     per_rung: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the time limit stopped the search before its budget was spent
+    cut_short: bool = False
 
 
 def _key(d) -> tuple[str, str]:
@@ -448,4 +450,5 @@ def search(bus: VmmBus, *, profile: str = "ci", seed: int = 0, timeout_s: float 
             out.append(SearchFinding(bus.name, "contract-difference", cls, kind, rung_of(bus, small).name, small, d.explanation, secs + time.monotonic() - t0, note))
     order = {r.name: i for i, r in enumerate(VMM_LADDER)}
     out.sort(key=lambda f: (f.kind != "defect", order.get(f.condition, 99), f.cls, f.op))
-    return SearchResult(bus.name, tuple(out), runs1 + runs2, time.monotonic() - started, profile, seed, counts)
+    budget = examples * len(VMM_LADDER) * (1 if bus.contract == STRICT else 2)
+    return SearchResult(bus.name, tuple(out), runs1 + runs2, time.monotonic() - started, profile, seed, counts, runs1 + runs2 < budget)

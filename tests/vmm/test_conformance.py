@@ -116,3 +116,11 @@ def test_a_model_written_apart_plugs_in_by_name(monkeypatch, tmp_path):
     c = conformance.cell(registry.get("kvmtool"), BY_NAME["zero-length-range"])
     # kvmtool's contract accepts a zero-length range; the stand-in refuses it: a divergence
     assert c.status == "defect" and c.cls == "REGISTRATION"
+
+
+def test_a_search_cut_short_is_incomplete_not_lost(tmp_path):
+    conf = conformance.run_conformance(tmp_path, names=["crosvm"], timeout_s=0.0)
+    g = conf.outcomes[0].gate
+    assert conf.outcomes[0].search.cut_short and g.verdict == "incomplete" and conf.exit_code == 1
+    assert not g.lost and any(k.id.startswith("differential.") for k in g.not_run)
+    assert "search.complete" in (tmp_path / "vmm-junit.xml").read_text()

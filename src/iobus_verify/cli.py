@@ -40,9 +40,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.reports.baseline:run",
     ),
     "replay": (
-        "replay an iobus-scenario/1 file on the linear reference and on buses, op by op",
+        "replay an iobus-scenario/1 file on the linear reference and on buses, op by op (an iobus-vmm-scenario/1 file on VMM buses)",
         "iobus_verify.model.replay:setup",
-        "iobus_verify.model.replay:run",
+        "iobus_verify.vmm.replay:replay_dispatch",
     ),
     "vmm-replay": (
         "replay an iobus-vmm-scenario/1 file on a VMM bus (`variants --family vmm`) and its reference",

@@ -124,3 +124,18 @@ def test_a_search_cut_short_is_incomplete_not_lost(tmp_path):
     assert conf.outcomes[0].search.cut_short and g.verdict == "incomplete" and conf.exit_code == 1
     assert not g.lost and any(k.id.startswith("differential.") for k in g.not_run)
     assert "search.complete" in (tmp_path / "vmm-junit.xml").read_text()
+
+
+def test_replay_reads_a_vmm_scenario_and_still_a_kvm_one(tmp_path, capsys):
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(BY_NAME["same-base-at-top"].scenario().to_json()))
+    assert main(["replay", str(f), "--bus", "crosvm"]) == 1
+    assert "ERROR_CHANGED_STATE (against crosvm's own contract)" in capsys.readouterr().out
+    assert main(["replay", str(f), "--bus", "firecracker"]) == 0
+    assert main(["replay", str(f), "--bus", "crosvm", "--era", "2011"]) == 2
+    # an iobus-scenario/1 file still goes to the KVM replay
+    from pathlib import Path
+
+    kvm = Path(__file__).resolve().parents[2] / "scenarios" / "nested-probes.json"
+    assert main(["replay", str(kvm), "--bus", "seed-2011"]) == 1
+    assert "REORDERED" in capsys.readouterr().out

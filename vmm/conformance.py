@@ -57,6 +57,7 @@ class Cell:
     cls: str | None = None
     explanation: str = ""
     condition: str | None = None
+    op: str | None = None  # the kind of the divergent op ("access" for reads and writes)
 
 
 def cell(bus: VmmBus, corner: Corner) -> Cell:
@@ -67,16 +68,22 @@ def cell(bus: VmmBus, corner: Corner) -> Cell:
     s = corner.scenario(bus.name)
     own = run_scenario(bus, s).divergence
     if own is not None:
-        return Cell("defect", own.cls.value, own.explanation, rung_of(bus, s).name)
+        return Cell("defect", own.cls.value, own.explanation, rung_of(bus, s).name, op_kind(own.op.op))
     strict = run_scenario(bus, s, STRICT).divergence
     if strict is not None:
-        return Cell("contract", strict.cls.value, strict.explanation + " (" + "; ".join(bus.contract.differences(STRICT)) + ")", rung_of(bus, s).name)
+        why = "; ".join(bus.contract.differences(STRICT))
+        return Cell("contract", strict.cls.value, f"{strict.explanation} ({why})", rung_of(bus, s).name, op_kind(strict.op.op))
     return Cell("same")
 
 
-def fate(bus: VmmBus, cls: str) -> Fate:
-    """What later history did about a defect class on ``bus`` (reference history sections)."""
-    return bus.fates.get(cls) or Fate("stands", registry.STANDS)
+def op_kind(op: str) -> str:
+    return "access" if op in ("read", "write") else op
+
+
+def fate(bus: VmmBus, cls: str, op: str | None = None) -> Fate:
+    """What later history did about a defect of class ``cls`` on an ``op`` on
+    ``bus`` (reference history sections): the entry for ``CLS/op``, else for ``CLS``."""
+    return bus.fates.get(f"{cls}/{op}") or bus.fates.get(cls) or Fate("stands", registry.STANDS)
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def results_of(bus: VmmBus, cells: dict[str, Cell], found: SearchResult) -> tupl
             out.append(Result(f"corner.{c.name}", "property", "pass", 0.0, detail=c.text))
         else:
             f = Finding(x.cls, x.explanation, scen, condition=x.condition, outside_contract=x.status == "contract")
-            out.append(Result(f"corner.{c.name}", "property", "fail", 0.0, f, detail=c.text))
+            out.append(Result(f"corner.{c.name}", "property", "fail", 0.0, f, detail=c.text, extra={"op": x.op}))
     for f in found.findings:
         kind = "defect" if f.kind == "defect" else "contract"
         out.append(
@@ -124,7 +131,7 @@ def results_of(bus: VmmBus, cells: dict[str, Cell], found: SearchResult) -> tupl
                 f.seconds,
                 Finding(f.cls, f.explanation, f.scenario.to_json(), condition=f.condition, outside_contract=f.kind != "defect"),
                 detail=f"{found.profile} profile, seed {found.seed}, {found.runs} runs",
-                extra={"scenario_ops": len(f.scenario.ops), "contract_note": f.contract_note},
+                extra={"op": f.op, "scenario_ops": len(f.scenario.ops), "contract_note": f.contract_note},
             )
         )
     return tuple(out)
@@ -236,7 +243,7 @@ def figures(conf: Conformance) -> list[dict[str, Any]]:
     rows = []
     for o in conf.outcomes:
         for f in o.search.findings:
-            fa = fate(o.bus, f.cls) if f.kind == "defect" else None
+            fa = fate(o.bus, f.cls, f.op) if f.kind == "defect" else None
             rows.append(
                 {
                     "bus": o.bus.name,
@@ -270,7 +277,11 @@ def to_json(conf: Conformance) -> dict[str, Any]:
                 "arithmetic": o.bus.arithmetic,
                 "contract": o.bus.contract.__dict__,
                 "contract_differences": o.bus.contract.differences(STRICT),
-                "cells": {k: {"status": v.status, "class": v.cls, "condition": v.condition, "explanation": v.explanation} for k, v in o.cells.items()},
+                "cells": {
+                    k: {"status": v.status, "class": v.cls, "op": v.op, "condition": v.condition, "explanation": v.explanation}
+                    | ({"fate": fate(o.bus, v.cls, v.op).__dict__} if v.status == "defect" else {})
+                    for k, v in o.cells.items()
+                },
                 "results": [r.to_json() for r in o.results],
                 "runs": o.search.runs,
                 "seconds": round(o.seconds, 3),
@@ -347,10 +358,15 @@ def render_md(conf: Conformance, out: Path) -> str:
             tag = "contract difference" if f.outside_contract else "defect"
             L += [f"### {md_escape(r.id)}: {f.cls} @ {md_escape(f.condition or 'none')} ({tag})", "", md_escape(f.explanation), ""]
             if not f.outside_contract:
-                fa = fate(o.bus, f.cls)
+                fa = fate(o.bus, f.cls, r.extra.get("op"))
                 L += [f"Later history: {fa.status}: {md_escape(fa.text)}", ""]
             L += ["```", replay_line(o.bus, r.id, out), "```", ""]
     return "\n".join(L).rstrip() + "\n"
+
+
+def _fate_pair(bus: VmmBus, r: Result) -> tuple[str, str]:
+    fa = fate(bus, r.finding.cls, r.extra.get("op"))
+    return fa.status, fa.text
 
 
 def render_html(conf: Conformance, out: Path) -> str:
@@ -404,7 +420,7 @@ def render_html(conf: Conformance, out: Path) -> str:
             body.append(
                 f'<div class="finding"><h3>{escape(r.id)}: {escape(f.cls)} @ {escape(f.condition or "none")} ({tag})</h3>'
                 f"<p>{words(f.explanation)}</p>"
-                + ("" if f.outside_contract else f"<p>Later history: {escape(fate(o.bus, f.cls).status)}: {escape(fate(o.bus, f.cls).text)}</p>")
+                + ("" if f.outside_contract else "<p>Later history: {}: {}</p>".format(*map(escape, _fate_pair(o.bus, r))))
                 + f'<p><a href="{escape(scenario_file(o.bus, r.id))}">scenario</a> · <code>{escape(replay_line(o.bus, r.id, out))}</code></p></div>'
             )
     return page("iobus-verify: VMM buses", body)

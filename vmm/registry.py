@@ -52,19 +52,24 @@ class VmmBus:
 
 STANDS = "stands at the cited commit: no later fix is recorded in the reference"
 
+# Keys: "CLASS/op" (op: the kind of the divergent op) or "CLASS" for any op.
 _CH_FATES = {
-    "REGISTRATION": Fate("stands", "the wrapping `overlaps` (33796c4b, 2019) is still present at ae44c297; crosvm's saturating fix 12ca276a was never ported"),
-    "ERROR_CHANGED_STATE": Fate("stands", "same-base insert replaces then returns Overlap, and `update_range` removes then inserts with no restore (733e636f, 2019), both present at ae44c297"),
+    "REGISTRATION": Fate("stands", "the wrapping `overlaps` (33796c4b, 2019) is still present at ae44c297; crosvm's saturating fix 12ca276a was never ported, PR #8102 (a range check in resolve) was closed"),
+    "ERROR_CHANGED_STATE/register": Fate("stands", "the same-base insert replaces the device, then returns Overlap (BTreeMap::insert on a base-only key), present at ae44c297"),
+    "ERROR_CHANGED_STATE/relocate": Fate("stands", "`update_range` removes, then inserts with no restore (733e636f, 2019), present at ae44c297"),
     "MISSED": Fate("stands", "follows from the accepted overlap or the unrestored `update_range`, both present at ae44c297"),
     "REORDERED": Fate("stands", "follows from the accepted overlap (pred lookup), present at ae44c297"),
     "PANIC": Fate("stands", "dev/test profile only: the unchecked `+` of `overlaps` is present at ae44c297"),
 }
 _FMID_FATES = {
-    "REGISTRATION": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (PR #5788, v1.16.0): checked BusRange::new, inclusive end"),
-    "ERROR_CHANGED_STATE": Fate("fixed", "0baac698cec43173623614a550a6b55e3e7d9298 (v1.15.0) removed `update_range`; ae1b9eef added the atomic `move_range`; e12171e9 (v1.16.0) the same-base path"),
+    "REGISTRATION/register": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (PR #5788, v1.16.0): checked BusRange::new, inclusive end, overlaps without arithmetic"),
+    "REGISTRATION/relocate": Fate("fixed", "0baac698cec43173623614a550a6b55e3e7d9298 (v1.15.0) removed `update_range`; e12171e9 (v1.16.0) fixed the overlap check it relied on"),
+    "ERROR_CHANGED_STATE/register": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0): with inclusive, checked ranges a same base always overlaps, so the replacing insert is never reached"),
+    "ERROR_CHANGED_STATE/relocate": Fate("fixed", "0baac698cec43173623614a550a6b55e3e7d9298 (v1.15.0) removed `update_range`; ae1b9eef added the atomic `move_range`"),
     "MISSED": Fate("fixed", "e12171e9 (v1.16.0) and 0baac698 (v1.15.0): the causes (accepted overlap, unrestored update) are gone"),
     "REORDERED": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0)"),
-    "PANIC": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0): no unchecked sum left"),
+    "PANIC/register": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0): no unchecked sum left"),
+    "PANIC/relocate": Fate("fixed", "0baac698cec43173623614a550a6b55e3e7d9298 (v1.15.0) removed `update_range`; e12171e9 (v1.16.0) left no unchecked sum"),
 }
 _FOLD_FATES = {
     "REGISTRATION": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0); before it, v1.13's cloud-hypervisor copy (4184de05) replaced the two-probe check"),
@@ -73,13 +78,18 @@ _FOLD_FATES = {
     "PANIC": Fate("fixed", "e12171e9cd2a127eaf370fa3592b93cd8d5ebae3 (v1.16.0): checked construction, no `base + len - 1`"),
 }
 _FNOW_FATES = {
-    "PANIC": Fate("stands", "the `assert_eq!` of `move_range` (ae1b9eef, PR #6089) is deliberate, added after review; it aborts in production"),
+    "PANIC/relocate": Fate("stands", "the `assert_eq!` of `move_range` (ae1b9eef, PR #6089) is deliberate, added after review; it aborts in production"),
 }
 _CROSVM_FATES = {
-    "ERROR_CHANGED_STATE": Fate("stands", "same-base insert at 2^64-1 (saturation makes `overlaps` miss it) replaces then returns Overlap, at f1e797a6"),
-    "REGISTRATION": Fate("stands", "saturating `overlaps` (12ca276a) excludes 2^64-1; BAR moves ignore errors (`let _ =`), at f1e797a6"),
-    "MISSED": Fate("stands", "BAR move with ignored insert error leaves the BAR unmapped, at f1e797a6"),
+    "ERROR_CHANGED_STATE/register": Fate("stands", "a same-base insert at 2^64-1 (saturation makes `overlaps` miss it) replaces the device, then returns Overlap, at f1e797a6"),
+    "REGISTRATION/register": Fate("stands", "the saturating `overlaps` (12ca276a, 2023) excludes 2^64-1 from a range reaching the top, at f1e797a6"),
+    "REGISTRATION/relocate": Fate("stands", "PciRoot's BAR move discards remove/insert results (`let _ =`): a refused insert unmaps the BAR silently; its insert shares the saturating check; at f1e797a6"),
+    "MISSED": Fate("stands", "a BAR move whose insert is refused leaves the BAR unmapped, at f1e797a6"),
     "REORDERED": Fate("stands", "follows from the overlap at 2^64-1 that `overlaps` misses, at f1e797a6"),
+}
+_RUSTVMM_FATES = {
+    "ERROR_CHANGED_STATE/register_resources": Fate("stands", "IoManager::register_*_resources registers resource by resource with `?` at 39ceae64; no later change is recorded"),
+    "PANIC/register_resources": Fate("stands", "IoManager::register_*_resources unwraps MmioRange::new/PioRange::new at 39ceae64; no later change is recorded"),
 }
 
 
@@ -98,10 +108,7 @@ def _registry() -> dict[str, VmmBus]:
             "rust-vmm/vm-device@39ceae64edc11860c44679f4b1563cec358047e2",
             {"mmio": 64, "pio": 16},
             "checked",
-            fates={
-                "ERROR_CHANGED_STATE": Fate("stands", "IoManager::register_*_resources registers resource by resource with `?` at 39ceae64; no later change is recorded"),
-                "PANIC": Fate("stands", "IoManager::register_*_resources unwraps MmioRange::new/PioRange::new at 39ceae64; no later change is recorded"),
-            },
+            fates=_RUSTVMM_FATES,
             contract_note="deregister takes any address inside the range; no relocation API; several resources of a device registered in one call (IoManager)",
         ),
         VmmBus(

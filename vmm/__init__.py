@@ -9,3 +9,7 @@ contract); :mod:`.compare` classifies where they part (the KVM classes plus
 ``ERROR_CHANGED_STATE`` and ``PANIC``); :mod:`.search` draws scenarios with
 Hypothesis; :mod:`.conformance` writes ``report --family vmm``.
 """
+
+# The panic type of every model, also for models written apart (vmm/kvmtool.py,
+# vmm/qemu.py import it from here when it exists).
+from iobus_verify.vmm.protocol import ModelPanic  # noqa: E402,F401

@@ -35,6 +35,8 @@ class Contract:
     range for the device (crosvm's BAR move: ``PciRoot`` knows the device whether or not its old BAR is mapped).
     ``relocate_reports``: a relocation returns its ``errors``, or ``nothing`` (a guest's BAR write has
     no error path: a refused move is then judged by the state it leaves, which must be unchanged).
+    ``relocate_order``: a moved entry ``keep``-s its place in registration order, or becomes the ``newest``
+    (QEMU's ``set_address`` puts the region at the front of its priority group).
     """
 
     zero_len: str = "reject"
@@ -46,6 +48,7 @@ class Contract:
     relocate_len: str = "exact"
     relocate_absent: str = "error"
     relocate_reports: str = "errors"
+    relocate_order: str = "keep"
 
     def differences(self, other: "Contract") -> list[str]:
         """The knobs on which two contracts differ, as ``name: mine (vs theirs)``."""
@@ -169,7 +172,11 @@ class RefBus:
         if self.contract.overlap == "reject" and self._overlapping(new_base, length, skip=e):
             return "overlap"
         i = self.entries.index(e)
-        self.entries[i] = replace(e, base=new_base, len=length)
+        if self.contract.relocate_order == "newest":
+            del self.entries[i]
+            self.entries.append(replace(e, base=new_base, len=length))
+        else:
+            self.entries[i] = replace(e, base=new_base, len=length)
         return "ok"
 
     def access(self, kind: str, addr: int, length: int) -> Access:

@@ -2,8 +2,9 @@
 
 Each entry names its model as ``module:factory`` (``factory(space, width)``,
 see :mod:`iobus_verify.vmm.protocol`), so a model living in another module
-(kvmtool's and QEMU's, written apart) plugs in by name: a module or factory
-that is missing makes that bus **skipped** with a message
+plugs in by name; kvmtool's and QEMU's, written apart with their own API, go
+through :mod:`iobus_verify.vmm.adapters` (``requires`` names their module). A
+module or factory that is missing makes that bus **skipped** with a message
 (:func:`load_model`), never an error.
 
 The contract of each entry is what the VMM documents or deliberately does
@@ -15,6 +16,8 @@ contract explains is a **contract difference**.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -48,6 +51,8 @@ class VmmBus:
     fates: dict[str, Fate] = field(default_factory=dict)
     #: why the contract is what it is (shown in the report)
     contract_note: str = ""
+    #: a module the model needs besides its own (a model written apart behind an adapter)
+    requires: str | None = None
 
 
 STANDS = "stands at the cited commit: no later fix is recorded in the reference"
@@ -191,18 +196,24 @@ def _registry() -> dict[str, VmmBus]:
         VmmBus(
             "kvmtool",
             "kvmtool: red-black tree of (low, high) intervals, high exclusive in wrapping u64, -EEXIST on overlap, accesses contained whole",
-            "iobus_verify.vmm.kvmtool:vmm_model",
+            "iobus_verify.vmm.adapters:kvmtool_model",
             Contract(zero_len="accept", top="clip", remove_by="interior"),
             "kvmtool/kvmtool@b48735e5d562eaffb96cf98a91da212176f1534c",
-            contract_note="zero-length ranges accepted (a phantom node); deregister by any interior address",
+            {"mmio": 64, "pio": 16},
+            contract_note="zero-length ranges accepted (a phantom node); deregister by any interior address; ports are u16",
+            requires="iobus_verify.vmm.kvmtool",
         ),
         VmmBus(
             "qemu",
             "QEMU: region tree flattened into disjoint FlatRanges; overlaps resolved by priority, then recency",
-            "iobus_verify.vmm.qemu:vmm_model",
-            Contract(zero_len="accept", top="clip", overlap="priority", match="point", zero_access="miss", remove_by="exact", relocate_len="exact"),
+            "iobus_verify.vmm.adapters:qemu_model",
+            Contract(zero_len="accept", top="clip", overlap="priority", match="point", zero_access="miss", remove_by="exact",
+                     relocate_len="any", relocate_order="newest"),
             "qemu/qemu system/memory.c@f96b157ebb93f94cd56ebbc99bc20982b8fd86ef",
-            contract_note="overlaps are resolved by priority (newest first among equals); zero-size regions render nothing",
+            {"mmio": 64, "pio": 16},
+            contract_note="overlaps are resolved by priority (newest first among equals); zero-size regions render nothing; "
+            "set_address moves a region to the front of its priority group; the I/O space is 65536 ports",
+            requires="iobus_verify.vmm.qemu",
         ),
     ]
     return {b.name: b for b in out}
@@ -216,6 +227,8 @@ def load_model(bus: VmmBus) -> tuple[Callable[..., Any] | None, str | None]:
     """``(factory, None)``, or ``(None, why)`` when the model's module or factory
     is missing (a model written apart and not merged yet): the bus is skipped."""
     module, _, func = bus.model.partition(":")
+    if bus.requires is not None and bus.requires not in sys.modules and importlib.util.find_spec(bus.requires) is None:
+        return None, f"{bus.name}: model {bus.requires} is not installed (needed by {bus.model}): skipped"
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -105,4 +105,4 @@ def test_missing_model_is_skipped_with_a_message():
     assert "crosvm" in ok
     for name in ("kvmtool", "qemu"):
         if name not in ok:
-            assert any(m.startswith(f"{name}: model iobus_verify.vmm.{name}:vmm_model") and m.endswith("skipped") for m in skipped)
+            assert any(m.startswith(f"{name}: model iobus_verify.vmm.{name} is not installed") and m.endswith("skipped") for m in skipped)

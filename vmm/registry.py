@@ -197,10 +197,11 @@ def _registry() -> dict[str, VmmBus]:
             "kvmtool",
             "kvmtool: red-black tree of (low, high) intervals, high exclusive in wrapping u64, -EEXIST on overlap, accesses contained whole",
             "iobus_verify.vmm.adapters:kvmtool_model",
-            Contract(zero_len="accept", top="clip", remove_by="interior"),
+            Contract(zero_len="accept", top="clip", remove_by="interior", relocate_absent="insert"),
             "kvmtool/kvmtool@b48735e5d562eaffb96cf98a91da212176f1534c",
             {"mmio": 64, "pio": 16},
-            contract_note="zero-length ranges accepted (a phantom node); deregister by any interior address; ports are u16",
+            contract_note="zero-length ranges accepted (a phantom node); deregister by any interior address; ports are u16; "
+            "a BAR write maps the BAR whether or not it was mapped (provisional: to be confirmed with the kvmtool model's CONTRACT)",
             requires="iobus_verify.vmm.kvmtool",
         ),
         VmmBus(
@@ -212,7 +213,8 @@ def _registry() -> dict[str, VmmBus]:
             "qemu/qemu system/memory.c@f96b157ebb93f94cd56ebbc99bc20982b8fd86ef",
             {"mmio": 64, "pio": 16},
             contract_note="overlaps are resolved by priority (newest first among equals); zero-size regions render nothing; "
-            "set_address moves a region to the front of its priority group; the I/O space is 65536 ports",
+            "set_address moves a region to the front of its priority group; the I/O space is 65536 ports "
+            "(provisional: to be confirmed with the QEMU model's CONTRACT)",
             requires="iobus_verify.vmm.qemu",
         ),
     ]

@@ -97,8 +97,10 @@ class RefBus:
         return None
 
     def _find(self, base: int, length: int) -> Entry | None:
+        """The entry a removal or relocation names: the first in registration
+        order, or under ``priority`` the newest (the one that is visible)."""
         by = self.contract.remove_by
-        for e in self.entries:
+        for e in reversed(self.entries) if self.contract.overlap == "priority" else self.entries:
             if by == "exact" and (e.base, e.len) == (base, length):
                 return e
             if by == "base" and e.base == base:

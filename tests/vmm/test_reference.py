@@ -42,6 +42,13 @@ def test_reference_priority_newest_wins():
     assert r.access("read", 0x88, 1).dev == "high" and r.access("read", 0x90, 1).dev == "low"
 
 
+def test_reference_priority_removes_the_newest_of_equal_ranges():
+    r = RefBus(Contract(overlap="priority", match="point"))
+    r.register("a", 0, 1)
+    r.register("b", 0, 1)
+    assert r.remove(0, 1) == "ok" and r.mappings() == [(0, 1, "a")]
+
+
 def test_reference_remove_keys_and_atomic_relocate():
     exact, base, interior = (RefBus(Contract(remove_by=k)) for k in ("exact", "base", "interior"))
     for r in (exact, base, interior):

@@ -68,6 +68,15 @@ class CFactory:
         return f"CFactory({self.cspec.spec!r})"
 
 
+class CFactoryNoAlloc(CFactory):
+    """The factory of a bus declaring ``p##alloc_hook = 0``: it never calls the
+    allocation hook (no ``-ENOMEM`` path, e.g. a Rust bus whose allocations
+    abort), so it takes no ``alloc`` and the suite draws no allocation failures."""
+
+    def __call__(self, capacity: int | None = None) -> CBus:
+        return super().__call__(capacity)
+
+
 def load(spec: str) -> CFactory:
     """Compile (or reuse) and check the C bus named by ``spec`` (``c:`` a C file,
     ``rust:`` a crate built with cargo); :class:`UsageError` if unusable."""
@@ -92,9 +101,16 @@ def load(spec: str) -> CFactory:
         raise UsageError(f'bus {spec!r}: {cspec.prefix}era is {era!r}; declare const char {cspec.prefix}era[] = "2011" or "today"')
     if info.get("capacity") is not None and info["capacity"] < 0:
         raise UsageError(f"bus {spec!r}: {cspec.prefix}capacity is {info['capacity']}; give a count >= 0")
+    if info.get("assumes") is not None:
+        from iobus_verify.model.conditions import parse as parse_condition
+
+        try:
+            info["assumes"] = parse_condition(info["assumes"]).name
+        except UsageError as exc:
+            raise UsageError(f"bus {spec!r}: {cspec.prefix}assumes: {exc}") from None
     stem = cspec.name or Path(cspec.path).stem
     name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
-    return CFactory(cspec, build, info, name)
+    return (CFactoryNoAlloc if info.get("alloc_hook") == 0 else CFactory)(cspec, build, info, name)
 
 
 def resolve_c(spec: str):
@@ -104,4 +120,4 @@ def resolve_c(spec: str):
     factory = load(spec)
     source = factory.cspec.name or factory.cspec.path.name
     summary = factory.info.get("summary") or f"C bus {source} (prefix {factory.cspec.prefix})"
-    return BusSpec(spec, factory.bus_name, factory, factory.capacity, "plugin", summary, factory.era)
+    return BusSpec(spec, factory.bus_name, factory, factory.capacity, "plugin", summary, factory.era, factory.info.get("assumes"))

@@ -70,6 +70,19 @@ pub static iobus_era: [u8; 5] = *b"2011\0";
 pub static iobus_summary: [u8; 83] =
     *b"a VMM-style Rust bus: BTreeMap keyed by base, predecessor lookup, overlaps refused\0";
 
+/// The contract, in the suite's condition atoms: what this bus promises to
+/// handle as KVM's linear bus would. Registrations: a length in (0, 2^31)
+/// (`positive-len`), not running past 2^64 (`no-wrap`), sharing no byte with a
+/// live range (`disjoint`: the bus refuses overlaps, KVM accepts them).
+/// Accesses: inside one range (`access-inside`: the bus needs the whole access
+/// in one range, KVM's devices judge by the first byte).
+#[no_mangle]
+pub static iobus_assumes: [u8; 44] = *b"positive-len+no-wrap+disjoint+access-inside\0";
+
+/// 0: no allocation-failure path (see the module comment), so the suite drives none.
+#[no_mangle]
+pub static iobus_alloc_hook: c_int = 0;
+
 /// # Safety
 /// `host` must stay valid until `iobus_destroy`.
 #[no_mangle]

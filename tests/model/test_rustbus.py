@@ -182,3 +182,41 @@ def test_the_crates_own_unit_tests_pass(cache):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "test result: ok. 4 passed" in proc.stdout
+
+
+PANICKY = r'''
+use std::os::raw::{c_int, c_void};
+#[no_mangle] pub extern "C" fn iobus_create(_c: c_int, _h: *const c_void) -> *mut c_void { 8 as *mut c_void }
+#[no_mangle] pub extern "C" fn iobus_destroy(_b: *mut c_void) {}
+#[no_mangle] pub extern "C" fn iobus_register(_b: *mut c_void, addr: u64, len: c_int, _d: *const c_void) -> c_int {
+    let end = addr + len as u64; // a VMM's plain `+`: panics under overflow checks, wraps without
+    (end == 0) as c_int
+}
+#[no_mangle] pub extern "C" fn iobus_unregister(_b: *mut c_void, _d: *const c_void) -> c_int { 0 }
+#[no_mangle] pub extern "C" fn iobus_write(_b: *mut c_void, _a: u64, _l: c_int, _v: *const c_void) -> c_int { -95 }
+#[no_mangle] pub extern "C" fn iobus_read(_b: *mut c_void, _a: u64, _l: c_int, _v: *mut c_void) -> c_int { -95 }
+'''
+
+
+def test_a_panic_is_a_crash_of_the_bus_and_the_profile_decides(tmp_path, cache, monkeypatch):
+    """A debug build's overflow panic aborts (panic = "abort") and the bridge
+    reports it as the bus's crash, with the op and the panic message; the
+    release build of the same code wraps instead."""
+    from iobus_verify.model.cbus import BusCrashed
+
+    crate = tmp_path / "panicky"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(
+        '[package]\nname = "panicky"\nversion = "0.1.0"\nedition = "2021"\n[lib]\ncrate-type = ["cdylib"]\n'
+        '[profile.dev]\npanic = "abort"\n[profile.release]\npanic = "abort"\n'
+    )
+    (crate / "src" / "lib.rs").write_text(PANICKY)
+    monkeypatch.setenv("IOBUS_VERIFY_CARGO_PROFILE", "dev")
+    bus = resolve(f"rust:{crate}").make(8)
+    assert bus.register(0x10, 4, object()) == 0
+    with pytest.raises(BusCrashed) as info:
+        bus.register(2**64 - 2, 4, object())
+    assert info.value.signal == 6 and "register(0xfffffffffffffffe, 4)" in str(info.value)
+    assert "attempt to add with overflow" in info.value.log
+    monkeypatch.setenv("IOBUS_VERIFY_CARGO_PROFILE", "release")
+    assert resolve(f"rust:{crate}").make(8).register(2**64 - 4, 4, object()) == 1  # wrapped to 0

@@ -118,6 +118,9 @@ def resolve_c(spec: str):
     from iobus_verify.model.spec import BusSpec
 
     factory = load(spec)
-    source = factory.cspec.name or factory.cspec.path.name
-    summary = factory.info.get("summary") or f"C bus {source} (prefix {factory.cspec.prefix})"
+    if spec.startswith("rust:"):
+        default = f"Rust crate {factory.cspec.name} (prefix {factory.cspec.prefix})"
+    else:
+        default = f"C bus {factory.cspec.path.name} (prefix {factory.cspec.prefix})"
+    summary = factory.info.get("summary") or default
     return BusSpec(spec, factory.bus_name, factory, factory.capacity, "plugin", summary, factory.era, factory.info.get("assumes"))

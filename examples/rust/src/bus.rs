@@ -1,5 +1,5 @@
 //! A VMM-style device bus (this project's own code, written in the manner of
-//! the Rust VMMs' buses; see `shared/reference/vmm-buses.md`, section 1).
+//! the Rust VMMs' buses, rust-vmm's `vm-device` foremost).
 //!
 //! Ranges are keyed by their base address in a `BTreeMap`. A lookup takes the
 //! entry with the greatest base at or below the address (its predecessor) and

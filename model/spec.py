@@ -6,7 +6,9 @@ A spec is one of:
 * ``path/to/file.py:factory``: a factory in a Python file;
 * ``package.module:factory``: a factory in an importable module;
 * ``c:path/to/impl.c`` or ``c:path/to/impl.c:prefix``: a bus written in C
-  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`).
+  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`);
+* ``rust:path/to/crate`` or ``rust:path/to/crate:prefix``: a Rust crate whose
+  cdylib exports that ABI, built with cargo (:mod:`iobus_verify.model.cbus.cargo`).
 
 :func:`resolve` turns a spec into a :class:`BusSpec` or raises
 :class:`~iobus_verify.errors.UsageError` with a one-line message saying what to fix.
@@ -90,8 +92,8 @@ def resolve(spec: str) -> BusSpec:
             named.summary,
             named.era,
         )
-    if spec.startswith("c:"):
-        from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C specs
+    if spec.startswith(("c:", "rust:")):
+        from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C and Rust specs
 
         return resolve_c(spec)
     if ":" not in spec:

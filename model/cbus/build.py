@@ -59,6 +59,8 @@ class CSpec:
     spec: str
     path: Path
     prefix: str
+    #: The bus's name when it is not the file's stem (a Rust crate's package name).
+    name: str = ""
 
 
 @dataclass(frozen=True)

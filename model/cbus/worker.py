@@ -89,10 +89,12 @@ def load(so_path, prefix):
     info = {s: hasattr(lib, prefix + s) for s in OPTIONAL}
     info["era"] = _string_symbol(lib, prefix + "era")
     info["summary"] = _string_symbol(lib, prefix + "summary")
-    try:
-        info["capacity"] = ctypes.c_int.in_dll(lib, prefix + "capacity").value
-    except ValueError:
-        info["capacity"] = None
+    info["assumes"] = _string_symbol(lib, prefix + "assumes")
+    for name in ("capacity", "alloc_hook"):
+        try:
+            info[name] = ctypes.c_int.in_dll(lib, prefix + name).value
+        except ValueError:
+            info[name] = None
     return lib, info
 
 

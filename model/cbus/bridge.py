@@ -143,10 +143,17 @@ class Worker:
         return os.fstat(self.log.fileno()).st_size
 
     def log_tail(self, since: int, limit: int = 2000) -> str:
+        """What the bus printed since ``since``, at most ``limit`` bytes: when
+        longer, its head and its tail. The head matters: an assertion's or a
+        Rust panic's message comes first, a backtrace (RUST_BACKTRACE=1) after."""
         try:
-            size = self.log_offset()
-            start = max(since, size - limit)
-            return os.pread(self.log.fileno(), size - start, start).decode("utf-8", "replace").strip()
+            fd, size = self.log.fileno(), self.log_offset()
+            if size - since <= limit:
+                return os.pread(fd, size - since, since).decode("utf-8", "replace").strip()
+            half = limit // 2
+            head = os.pread(fd, half, since).decode("utf-8", "replace").rstrip()
+            tail = os.pread(fd, half, size - half).decode("utf-8", "replace").lstrip()
+            return f"{head}\n[... {size - since - 2 * half} bytes left out ...]\n{tail}".strip()
         except OSError:
             return ""
 

@@ -6,7 +6,9 @@ A spec is one of:
 * ``path/to/file.py:factory``: a factory in a Python file;
 * ``package.module:factory``: a factory in an importable module;
 * ``c:path/to/impl.c`` or ``c:path/to/impl.c:prefix``: a bus written in C
-  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`).
+  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`);
+* ``kernel:PATH`` or ``kernel:PATH@2011|@today``: the I/O bus code of a Linux
+  source tree (see :mod:`iobus_verify.model.kernel`).
 
 :func:`resolve` turns a spec into a :class:`BusSpec` or raises
 :class:`~iobus_verify.errors.UsageError` with a one-line message saying what to fix.
@@ -94,6 +96,10 @@ def resolve(spec: str) -> BusSpec:
         from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C specs
 
         return resolve_c(spec)
+    if spec.startswith("kernel:"):
+        from iobus_verify.model.kernel import resolve_kernel  # extracts and compiles
+
+        return resolve_kernel(spec)
     if ":" not in spec:
         known = ", ".join(sorted(REGISTRY))
         raise UsageError(

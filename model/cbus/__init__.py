@@ -29,7 +29,7 @@ from iobus_verify.model.cbus.bridge import (
     release,
     shutdown_workers,
 )
-from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CSpec, compile_bus, parse
+from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CompileError, CSpec, compile_bus, parse
 from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
 from iobus_verify.model.protocol import AllocationHook
 
@@ -40,9 +40,12 @@ __all__ = [
     "CBus",
     "CBusError",
     "CFactory",
+    "CompileError",
+    "CSpec",
     "DEFAULT_PREFIX",
     "HEADER",
     "load",
+    "load_cspec",
     "resolve_c",
     "shutdown_workers",
 ]
@@ -68,7 +71,13 @@ class CFactory:
 
 def load(spec: str) -> CFactory:
     """Compile (or reuse) and check the C bus named by ``spec``; :class:`UsageError` if unusable."""
-    cspec = parse(spec)
+    return load_cspec(parse(spec))
+
+
+def load_cspec(cspec: CSpec, name: str | None = None) -> CFactory:
+    """:func:`load` for a file another producer wrote (a kernel tree's unit,
+    :mod:`iobus_verify.model.kernel`); ``name`` names the bus."""
+    spec = cspec.spec
     build = compile_bus(cspec)
     timeout = op_timeout()
     worker = acquire(build.so_path, cspec.prefix, timeout)
@@ -83,8 +92,9 @@ def load(spec: str) -> CFactory:
         raise UsageError(f'bus {spec!r}: {cspec.prefix}era is {era!r}; declare const char {cspec.prefix}era[] = "2011" or "today"')
     if info.get("capacity") is not None and info["capacity"] < 0:
         raise UsageError(f"bus {spec!r}: {cspec.prefix}capacity is {info['capacity']}; give a count >= 0")
-    stem = Path(cspec.path).stem
-    name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
+    if name is None:
+        stem = Path(cspec.path).stem
+        name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
     return CFactory(cspec, build, info, name)
 
 

@@ -113,14 +113,27 @@ def resolve_kernel(spec: str):
     return BusSpec(spec, f.bus_name, f, f.capacity, "plugin", f.info.get("summary") or "", kb.era)
 
 
-_BUILDS: dict[str, KernelBuild] = {}
+_BUILDS: dict[tuple, KernelBuild] = {}
+
+
+def _stamp(spec: str) -> tuple:
+    """The spec and the size and mtime of each source file: an edited tree is rebuilt."""
+    from iobus_verify.model.kernel.tree import open_tree
+
+    tree = open_tree(spec, parse_spec(spec).path)
+    out = [spec]
+    for rel in (*tree.sources, "Makefile"):
+        st = (tree.root / rel).stat()
+        out.append((rel, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def _cached(spec: str) -> KernelBuild:
-    kb = _BUILDS.get(spec)
+    key = _stamp(spec)
+    kb = _BUILDS.get(key)
     if kb is None:
         kb = build(spec)
-        _BUILDS[spec] = kb
+        _BUILDS[key] = kb
         how = "cached build" if kb.cached else f"built in {kb.build_seconds:.2f} s"
         print(f"iobus-verify: {spec}: Linux {kb.release}, {kb.reason}; {len(kb.functions)} functions extracted, {how}", file=sys.stderr)
     return kb

@@ -67,7 +67,7 @@ def build(spec: str) -> KernelBuild:
     tree = open_tree(spec, ks.path)
     compiler()  # no compiler: say so before any work
     sources = [parse_file(tree.root / rel, rel) for rel in tree.sources]
-    extract = closure(sources, [*ENTRIES, *GLUE_TYPES], shim_provides())
+    extract = closure(sources, list(ENTRIES), shim_provides(), list(GLUE_TYPES))
     missing = missing_api(extract)
     if missing is not None:
         name, user = missing

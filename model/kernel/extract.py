@@ -215,6 +215,12 @@ def parse_file(path: Path, rel: str) -> SourceIndex:
                             members.add(_text(e.child_by_field_name("name"), src))
                 p = Piece(key, kw, rel, child.start_point[0] + 1, child.end_point[0] + 1, text, frozenset(uses - {key}))
                 add(p)
+                # A #define inside the body (2011's NR_IOBUS_DEVS sat inside
+                # struct kvm_io_bus) defines a macro of its own too.
+                for d in spec.child_by_field_name("body").named_children:
+                    if d.type == "preproc_def" and d.child_by_field_name("name") is not None:
+                        nm = _text(d.child_by_field_name("name"), src)
+                        add(Piece(nm, "macro", rel, d.start_point[0] + 1, d.end_point[0] + 1, _text(d, src).rstrip() + "\n"))
                 for m in members:
                     add(Piece(m, "alias", rel, p.line, p.end_line, "", frozenset({key})))
             elif t == "type_definition":
@@ -250,9 +256,10 @@ class Extract:
         return tuple(p for p in self.pieces if p.kind == "function")
 
 
-def closure(sources: list[SourceIndex], entries: list[str], provided: frozenset[str]) -> Extract:
+def closure(sources: list[SourceIndex], entries: list[str], provided: frozenset[str], types: list[str] = ()) -> Extract:
     """Everything ``entries`` use that ``sources`` define, and what remains unresolved.
 
+    ``entries``: functions; ``types``: types and macros the caller needs too.
     ``provided``: names the shim defines (types, macros, functions); a name the
     shim provides is never taken from a source (the shim replaces the kernel's
     ``struct kvm``, its locking and its allocators).
@@ -293,6 +300,8 @@ def closure(sources: list[SourceIndex], entries: list[str], provided: frozenset[
 
     for e in entries:
         need(e, "(entry)", True)
+    for t in types:  # types and macros the caller needs; a missing one is the caller's to report
+        need(t, "(entry)", False)
     # Functions after every non-function (prototypes cover the order among functions).
     types = [p for p in order if p.kind != "function"]
     funcs = [p for p in order if p.kind == "function"]

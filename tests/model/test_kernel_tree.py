@@ -70,7 +70,7 @@ def test_extraction_takes_the_bus_code_and_what_it_uses_and_nothing_else():
         (TODAY, {"kvm_io_bus_cmp", "kvm_io_bus_destroy", "__free_bus", "kvm_get_bus", "kvm_get_bus_srcu", "__inline_bsearch", "bsearch", "__kvm_io_bus_write", "kvm_iodevice_destructor"}, {"kvm_vm_ioctl_check_extension_generic", "sort"}),
     ):
         tree = open_tree("kernel:x", str(root))
-        ex = closure([parse_file(tree.root / r, r) for r in tree.sources], [*ENTRIES, *GLUE_TYPES], shim_provides())
+        ex = closure([parse_file(tree.root / r, r) for r in tree.sources], list(ENTRIES), shim_provides(), list(GLUE_TYPES))
         names = {p.name for p in ex.pieces}
         assert expect <= names, expect - names
         assert not (absent & names), absent & names

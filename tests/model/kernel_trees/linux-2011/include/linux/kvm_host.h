@@ -6,8 +6,6 @@
 #ifndef __KVM_HOST_H
 #define __KVM_HOST_H
 
-#define NR_IOBUS_DEVS 300
-
 struct kvm_io_range {
 	gpa_t addr;
 	int len;
@@ -16,6 +14,7 @@ struct kvm_io_range {
 
 struct kvm_io_bus {
 	int dev_count;
+#define NR_IOBUS_DEVS 300	/* inside the struct, where 2011's kvm_host.h has it */
 	struct kvm_io_range range[NR_IOBUS_DEVS];
 };
 

@@ -60,7 +60,7 @@ def build(spec: str) -> KernelBuild:
     from iobus_verify.model.cbus.build import cache_dir, compiler
     from iobus_verify.model.kernel.era import detect
     from iobus_verify.model.kernel.extract import closure, parse_file
-    from iobus_verify.model.kernel.tree import open_tree
+    from iobus_verify.model.kernel.tree import need_sort, open_tree
     from iobus_verify.model.kernel.unit import ENTRIES, GLUE_TYPES, UNIT_FLAGS, build_unit, explain_compile_error, missing_api, shim_provides, unit_path
 
     ks = parse_spec(spec)
@@ -68,6 +68,7 @@ def build(spec: str) -> KernelBuild:
     compiler()  # no compiler: say so before any work
     sources = [parse_file(tree.root / rel, rel) for rel in tree.sources]
     extract = closure(sources, list(ENTRIES), shim_provides(), list(GLUE_TYPES))
+    need_sort(spec, tree, "sort" in extract.unresolved)
     missing = missing_api(extract)
     if missing is not None:
         name, user = missing

@@ -73,6 +73,7 @@ typedef long ssize_t_kbus;
 #define EXPORT_SYMBOL(sym) extern int kbus_export_unused
 #define EXPORT_SYMBOL_GPL(sym) extern int kbus_export_unused
 #define NOKPROBE_SYMBOL(sym) extern int kbus_export_unused
+#define EXPORT_SYMBOL_FOR_KVM_INTERNAL(sym) extern int kbus_export_unused
 #define IS_ENABLED(option) 0
 #define BUILD_BUG_ON(cond) ((void)sizeof(char[1 - 2 * !!(cond)]))
 #define WARN_ON(cond) ({ int kbus_w = !!(cond); kbus_w; })
@@ -98,6 +99,8 @@ typedef long ssize_t_kbus;
 #define max(a, b) ((a) > (b) ? (a) : (b))
 #define struct_size(p, member, count) (sizeof(*(p)) + sizeof(*(p)->member) * (size_t)(count))
 #define array_size(a, b) ((size_t)(a) * (size_t)(b))
+#define flex_array_size(p, member, count) (sizeof(*(p)->member) * (size_t)(count))
+#define __counted_by(member)
 
 /* Comparator and swap types of linux/types.h and linux/sort.h. */
 typedef int (*cmp_func_t)(const void *a, const void *b);

@@ -6,6 +6,8 @@ an unpacked release, or a partial copy). Files that moved over the years are
 looked for at each of their homes: ``iodev.h`` in ``virt/kvm/`` (until 4.x)
 or ``include/kvm/``; ``bsearch()`` in ``lib/bsearch.c``, whose body moved to
 ``include/linux/bsearch.h`` in 2020 (both are read when both exist).
+``lib/sort.c`` is needed only when the bus code calls ``sort()`` (until 2018,
+the ordered insert replaced it): :func:`need_sort` says so after extraction.
 """
 
 from __future__ import annotations
@@ -80,10 +82,8 @@ def open_tree(spec: str, path_text: str) -> KernelTree:
         sources.append(iodev[0])
     else:
         missing.append(" or ".join(IODEV))
-    if (root / SORT).is_file():
+    if (root / SORT).is_file():  # needed only by trees whose bus calls sort() (checked after extraction)
         sources.append(SORT)
-    else:
-        missing.append(SORT)
     bs = _first(root, BSEARCH)
     if bs:
         sources.extend(bs)
@@ -99,3 +99,9 @@ def open_tree(spec: str, path_text: str) -> KernelTree:
         )
     version, extra = read_makefile_version(root / "Makefile")
     return KernelTree(root, tuple(sources), version, extra)
+
+
+def need_sort(spec: str, tree: KernelTree, called: bool) -> None:
+    """A bus that calls ``sort()`` in a tree without ``lib/sort.c``: not a usable tree."""
+    if called and SORT not in tree.sources:
+        raise UsageError(f"bus {spec!r}: {tree.root} is not a kernel tree: no {SORT} (the bus code calls sort()); give the root of a Linux source tree")

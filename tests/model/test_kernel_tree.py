@@ -209,6 +209,7 @@ def test_not_a_kernel_tree_names_the_missing_file(tmp_path, capsys):
     (part / "lib" / "sort.c").unlink()
     shutil.copy(TODAY / "include" / "kvm" / "iodev.h", part / "include" / "kvm" / "iodev.h")
     assert resolve(f"kernel:{part}").era == "today"
+    assert "era today" in capsys.readouterr().err  # the run says which era it picked
     # ... the 2011 tree does not.
     old = _copy(T2011, tmp_path, "old")
     (old / "lib" / "sort.c").unlink()

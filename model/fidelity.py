@@ -134,10 +134,6 @@ def _ranges(vm: Any) -> dict[str, Any]:
     return out
 
 
-def _logs(vm: Any) -> dict[str, list]:
-    return {k: list(v) for k, v in vm._logs.items()}
-
-
 def compare(scenario: Any, bus_spec: Any, model_spec: Any, era: str, op_timeout: float | None) -> tuple[int, str] | None:
     """(op index, what differs) at the first op where the two VMs differ, or None."""
     from iobus_verify.model.vm import VM

@@ -59,7 +59,6 @@ class Unit:
     pieces: tuple[Piece, ...]
     era: str
     reason: str
-    capacity: int | None
 
 
 def shim_provides() -> frozenset[str]:
@@ -145,7 +144,7 @@ def build_unit(spec: str, tree_root: Path, extract: Extract, era: str, reason: s
             summary=_c_string(summary),
         )
     )
-    return Unit("\n".join(lines) + "\n", extract.pieces, era, reason, None)
+    return Unit("\n".join(lines) + "\n", extract.pieces, era, reason)
 
 
 # The glue: this project's code. Braces doubled for str.format.

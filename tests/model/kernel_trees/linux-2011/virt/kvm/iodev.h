@@ -38,8 +38,10 @@ static inline int kvm_iodevice_write(struct kvm_io_device *dev, gpa_t addr, int 
 
 static inline void kvm_iodevice_destructor(struct kvm_io_device *dev)
 {
-	if (dev->ops->destructor)
-		dev->ops->destructor(dev);
+	void (*cb)(struct kvm_io_device *) = dev->ops->destructor;
+
+	if (cb != NULL)
+		cb(dev);
 }
 
 #endif

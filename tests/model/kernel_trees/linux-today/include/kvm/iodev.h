@@ -22,19 +22,29 @@ struct kvm_io_device {
 static inline int kvm_iodevice_read(struct kvm_vcpu *vcpu, struct kvm_io_device *dev, gpa_t addr,
 				    int l, void *v)
 {
-	return dev->ops->read ? dev->ops->read(vcpu, dev, addr, l, v) : -EOPNOTSUPP;
+	int (*cb)(struct kvm_vcpu *, struct kvm_io_device *, gpa_t, int, void *) = dev->ops->read;
+
+	if (cb == NULL)
+		return -EOPNOTSUPP;
+	return cb(vcpu, dev, addr, l, v);
 }
 
 static inline int kvm_iodevice_write(struct kvm_vcpu *vcpu, struct kvm_io_device *dev, gpa_t addr,
 				     int l, const void *v)
 {
-	return dev->ops->write ? dev->ops->write(vcpu, dev, addr, l, v) : -EOPNOTSUPP;
+	int (*cb)(struct kvm_vcpu *, struct kvm_io_device *, gpa_t, int, const void *) = dev->ops->write;
+
+	if (cb == NULL)
+		return -EOPNOTSUPP;
+	return cb(vcpu, dev, addr, l, v);
 }
 
 static inline void kvm_iodevice_destructor(struct kvm_io_device *dev)
 {
-	if (dev->ops->destructor)
-		dev->ops->destructor(dev);
+	void (*cb)(struct kvm_io_device *) = dev->ops->destructor;
+
+	if (cb != NULL)
+		cb(dev);
 }
 
 #endif

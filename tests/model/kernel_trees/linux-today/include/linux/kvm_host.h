@@ -32,9 +32,11 @@ enum kvm_bus {
 
 static inline struct kvm_io_bus *kvm_get_bus(struct kvm *kvm, enum kvm_bus idx)
 {
-	return srcu_dereference_check(kvm->buses[idx], &kvm->srcu,
-				      lockdep_is_held(&kvm->slots_lock) ||
-				      !refcount_read(&kvm->users_count));
+	/* the update side holds slots_lock: a plain load under the SRCU check */
+	struct kvm_io_bus *bus = srcu_dereference_check(kvm->buses[idx], &kvm->srcu,
+							lockdep_is_held(&kvm->slots_lock));
+
+	return bus;
 }
 
 int kvm_io_bus_write(struct kvm_vcpu *vcpu, enum kvm_bus bus_idx, gpa_t addr, int len, const void *val);

@@ -73,8 +73,11 @@ static int __kvm_io_bus_write(struct kvm_vcpu *vcpu, struct kvm_io_bus *bus,
 
 static struct kvm_io_bus *kvm_get_bus_srcu(struct kvm *kvm, enum kvm_bus idx)
 {
-	smp_mb__after_srcu_read_lock();
-	return srcu_dereference(kvm->buses[idx], &kvm->srcu);
+	struct kvm_io_bus *bus;
+
+	smp_mb__after_srcu_read_lock();	/* order against the vCPU's previous access */
+	bus = srcu_dereference(kvm->buses[idx], &kvm->srcu);
+	return bus;
 }
 
 int kvm_io_bus_write(struct kvm_vcpu *vcpu, enum kvm_bus bus_idx, gpa_t addr,

@@ -8,6 +8,19 @@
 #include <linux/bsearch.h>
 #include <kvm/iodev.h>
 
+/* Kernel-style macros around the bus code, which the parser must tolerate. */
+MODULE_AUTHOR("fixture");
+module_param(halt_poll_ns, uint, 0644);
+static DEFINE_PER_CPU(struct kvm_vcpu *, fixture_running_vcpu);
+__visible bool fixture_rebooting;
+DEFINE_SIMPLE_ATTRIBUTE(fixture_fops, fixture_get, NULL, "%llu\n");
+
+static __always_inline int fixture_guarded(void)
+{
+	guard(mutex)(&fixture_lock);
+	return 0;
+}
+
 /* Not bus code: the extractor must leave it out. */
 static int kvm_vm_ioctl_check_extension_generic(struct kvm *kvm, long arg)
 {

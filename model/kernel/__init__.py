@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from iobus_verify.errors import UsageError
 
@@ -33,7 +34,7 @@ def parse_spec(spec: str) -> KernelSpec:
     head, sep, tail = rest.rpartition("@")
     if sep and tail in ERAS:
         path, era = head, tail
-    elif sep and tail and "/" not in tail:
+    elif sep and tail and "/" not in tail and not Path(rest).expanduser().is_dir():  # a folder named a@b is a path
         raise UsageError(f"bus {spec!r}: unknown era @{tail}; use kernel:PATH, kernel:PATH@2011 or kernel:PATH@today")
     if not path:
         raise UsageError(f"bus {spec!r}: give the root of a Linux source tree after 'kernel:', e.g. kernel:~/src/linux")

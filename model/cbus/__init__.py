@@ -31,7 +31,7 @@ from iobus_verify.model.cbus.bridge import (
     release,
     shutdown_workers,
 )
-from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CSpec, compile_bus, parse
+from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CompileError, CSpec, compile_bus, parse
 from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
 from iobus_verify.model.protocol import AllocationHook
 
@@ -42,9 +42,12 @@ __all__ = [
     "CBus",
     "CBusError",
     "CFactory",
+    "CompileError",
+    "CSpec",
     "DEFAULT_PREFIX",
     "HEADER",
     "load",
+    "load_cspec",
     "resolve_c",
     "shutdown_workers",
 ]
@@ -84,10 +87,16 @@ def load(spec: str) -> CFactory:
         from iobus_verify.model.cbus import cargo
 
         cspec = cargo.parse(spec)
-        build = cargo.build_crate(cspec)
-    else:
-        cspec = parse(spec)
-        build = compile_bus(cspec)
+        return load_cspec(cspec, build=cargo.build_crate(cspec))
+    return load_cspec(parse(spec))
+
+
+def load_cspec(cspec: CSpec, name: str | None = None, build: Build | None = None) -> CFactory:
+    """:func:`load` for a file another producer wrote (a kernel tree's unit,
+    :mod:`iobus_verify.model.kernel`) or a library it built (``build``, a Rust
+    crate); ``name`` names the bus."""
+    spec = cspec.spec
+    build = compile_bus(cspec) if build is None else build
     timeout = op_timeout()
     worker = acquire(build.so_path, cspec.prefix, timeout)
     hello = worker.hello
@@ -108,8 +117,9 @@ def load(spec: str) -> CFactory:
             info["assumes"] = parse_condition(info["assumes"]).name
         except UsageError as exc:
             raise UsageError(f"bus {spec!r}: {cspec.prefix}assumes: {exc}") from None
-    stem = cspec.name or Path(cspec.path).stem
-    name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
+    if name is None:
+        stem = cspec.name or Path(cspec.path).stem
+        name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
     return (CFactoryNoAlloc if info.get("alloc_hook") == 0 else CFactory)(cspec, build, info, name)
 
 

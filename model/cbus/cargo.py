@@ -70,7 +70,7 @@ def parse(spec: str) -> CSpec:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"bus {spec!r}: cannot read {manifest} ({exc}); fix the manifest") from exc
     name = package.get("name") if isinstance(package.get("name"), str) else manifest.resolve().parent.name
-    return CSpec(spec, manifest.resolve(), prefix, name)
+    return CSpec(spec, manifest.resolve(), prefix, name=name)
 
 
 def cargo() -> str:

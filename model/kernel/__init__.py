@@ -94,7 +94,7 @@ def build(spec: str) -> KernelBuild:
             tmp.replace(path)
     except OSError as exc:
         raise UsageError(f"cannot write the C build cache {path.parent} ({exc}); set IOBUS_VERIFY_CACHE_DIR to a writable directory") from exc
-    cspec = CSpec(spec, path, DEFAULT_PREFIX, UNIT_FLAGS)
+    cspec = CSpec(spec, path, DEFAULT_PREFIX, extra_flags=UNIT_FLAGS)
     try:
         b = compile_bus(cspec)
         factory = load_cspec(cspec, name=f"kernel-{tree.root.name}")

@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.vmm.replay:setup",
         "iobus_verify.vmm.replay:run",
     ),
+    "fidelity": (
+        "run the same random scenarios on a bus (e.g. kernel:PATH) and a named model, side by side",
+        "iobus_verify.model.fidelity:setup",
+        "iobus_verify.model.fidelity:run",
+    ),
     "diff": (
         "list new, lost and changed findings between two report.json files",
         "iobus_verify.reports.diff:setup",

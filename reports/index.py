@@ -276,8 +276,14 @@ def setup(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     family = getattr(args, "family", DEFAULT_FAMILY)
+    from iobus_verify.vmm.registry import FAMILY as VMM_FAMILY
+
+    if family == VMM_FAMILY:  # other VMMs' buses: their own protocol, reference and report
+        from iobus_verify.vmm.conformance import run_command
+
+        return run_command(args)
     if family not in families():
-        raise UsageError(f"unknown family {family!r}: use one of {', '.join(families())} (see `iobus-verify variants`)")
+        raise UsageError(f"unknown family {family!r}: use one of {', '.join(families() + (VMM_FAMILY,))} (see `iobus-verify variants`)")
     if args.bus and family != DEFAULT_FAMILY:
         raise UsageError("give either --bus or --family, not both")
     outcomes, code = report_all(

@@ -1,0 +1,1 @@
+"""Device buses of other VMMs (issue 17)."""

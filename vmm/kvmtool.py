@@ -54,6 +54,12 @@ path to the new node (the augmented API leaves that to the caller), and the
 propagate callback updates one node instead of walking up, so stale
 ``max_high`` values hide nodes from the search.
 
+The BAR move of the adapter follows ``pci.c`` and ``virtio/pci.c``'s
+``bar_activate``/``bar_deactivate``: overlapping BARs are found in ``u32``
+arithmetic whatever their type (I/O and memory BARs are compared with each
+other), and since the PIO conversion the I/O deactivation stores the bool of
+``kvm__deregister_pio`` in an ``int``, so a failed one reads as success.
+
 Single-threaded: ``mmio_get``/``mmio_put`` refcounts are always 0 outside an
 access, so removal is immediate. Coalesced MMIO zones (``IOTRAP_COALESCE``) and
 ``-ENOMEM`` are not modelled.
@@ -902,6 +908,7 @@ class KvmtoolBus:
 
     # -- helpers ------------------------------------------------------------
     def _activate(self, space: str, base: int, length: int, dev: Any) -> int:
+        """A BAR's ``bar_activate_fn`` as virtio/pci.c writes it (also used by ``register``)."""
         if space == "mmio":
             return self.native.kvm__register_iotrap(base, length, dev)
         if self.v.pio_via_mmio:
@@ -910,10 +917,14 @@ class KvmtoolBus:
         return r if r < 0 else 0
 
     def _deactivate(self, space: str, base: int) -> int:
+        """``bar_deactivate_fn`` of virtio/pci.c: MMIO ``-ENOENT`` when nothing is found."""
         if space == "mmio":
             return 0 if self.native.kvm__deregister_mmio(base) else -ENOENT
         if self.v.pio_via_mmio:
-            return 0 if self.native.kvm__deregister_pio(base) else -ENOENT
+            # C (virtio/pci.c bar_deactivate, case 0): r = kvm__deregister_pio(...), a bool
+            # stored in an int: false is 0, so a failed PIO deactivation reads as success.
+            self.native.kvm__deregister_pio(base)
+            return 0
         return self.native.ioport__unregister(base)
 
     def _is_pci(self, dev: Any) -> bool:

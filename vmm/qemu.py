@@ -470,7 +470,9 @@ class QemuBus:
         """``memory_region_init_io(mr, owner, ops, dev, name, length)`` then
         ``memory_region_add_subregion(root, base, mr)`` (priority 0), or
         ``memory_region_add_subregion_overlap(..., priority)``. Always None:
-        overlaps, zero sizes and ranges past 2^64 are accepted (rendering clips)."""
+        overlaps, zero sizes and ranges past 2^64 are accepted (rendering clips).
+        ``base`` and ``length`` are converted to ``hwaddr``/``uint64_t`` as the C
+        parameters are; a ``length`` of ``UINT64_MAX`` means 2^64 bytes."""
         mr = memory_region_init_io(f"{space}:{base:#x}", dev, length)
         if priority is None:
             memory_region_add_subregion(self.roots[space], base, mr)

@@ -238,3 +238,30 @@ def test_address_space_renders_the_current_tree():
     assert [p.dev for p in space.rw(0x10, 1)] == ["A"]
     memory_region_del_subregion(root, a)
     assert [p.dev for p in space.rw(0x10, 1)] == [None]
+
+
+def test_flat_view_matches_the_first_covering_sibling_in_list_order():
+    """Seeded random siblings under one container: every elementary segment of the
+    flat view belongs to the first region, in priority-then-newest order, covering it."""
+    import random
+
+    for seed in range(30):
+        rnd = random.Random(seed)
+        bus, order = QemuBus(), []  # order: (priority, seq, base, end, dev)
+        for seq in range(rnd.randrange(1, 9)):
+            base, size, prio = rnd.randrange(0, 64) * 8, rnd.randrange(0, 48) * 4, rnd.choice([None, -1, 0, 1, 2])
+            dev = f"d{seq}"
+            bus.register("mmio", base, size, dev, priority=prio)
+            order.append((prio or 0, seq, base, base + size, dev))
+        # memory_region_update_container_subregions: higher priority first, newest first among equals
+        order.sort(key=lambda r: (-r[0], -r[1]))
+        cuts = sorted({b for r in order for b in (r[2], r[3])})
+        expect = []
+        for lo, hi in zip(cuts, cuts[1:]):
+            winner = next((r[4] for r in order if r[2] <= lo and hi <= r[3]), None)
+            if winner is not None:
+                if expect and expect[-1][2] == winner and expect[-1][1] == lo:
+                    expect[-1] = (expect[-1][0], hi, winner)  # flatview_simplify merges
+                else:
+                    expect.append((lo, hi, winner))
+        assert bus.ranges("mmio") == expect, seed

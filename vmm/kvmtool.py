@@ -899,6 +899,16 @@ class KvmtoolBus:
     """
 
     SPACES = ("mmio", "pio")
+    VERSIONS = VERSIONS
+    #: What the code implements, for the framework's contract (today's version).
+    CONTRACT = {
+        "overlap": "rejected (-EEXIST) for proper ranges; zero-length and wrapping ranges are stored as phantoms",
+        "zero_length_range": "accepted",
+        "access_match": "contained whole (addr + len <= high); len 0 and accesses reaching 2^64 miss",
+        "pio_bits": 16,
+        "remove_by": "any address inside the range",
+        "relocate": "PCI BAR write: not atomic; on failure the BAR is unmapped at both addresses",
+    }
 
     def __init__(self, version: str | KvmtoolVersion = "b48735e5", non_pci: Any = ()) -> None:
         self.native = Kvmtool(version)

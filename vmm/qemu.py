@@ -450,6 +450,15 @@ class QemuBus:
     device. Nothing is ever refused; :class:`ModelPanic` where QEMU asserts."""
 
     SPACES = ("mmio", "pio")
+    #: What the code implements, for the framework's contract.
+    CONTRACT = {
+        "overlap": "accepted; priority, then the most recently added, decides visibility",
+        "zero_length_range": "accepted, renders nothing",
+        "access_match": "first byte (the region holding addr gets a piece; MMIO pieces are not clamped)",
+        "pio_bits": 16,
+        "remove_by": "region (the adapter: newest region at base)",
+        "relocate": "set_address: atomic, cannot fail, moves to the front of its priority group",
+    }
 
     def __init__(self) -> None:
         self.roots = {

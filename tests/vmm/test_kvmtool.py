@@ -362,3 +362,26 @@ def test_devices_tree_without_parent_link_loses_every_device_on_unregister():
         assert [h.dev_num for h in hdrs] == [0, 1, 2]
         d.device__unregister(hdrs[2])  # a leaf: with a NULL parent, rb_erase replaces the root
         assert (d.device__find_dev(DEVICE_BUS_PCI, 0) is hdrs[0]) is found
+
+
+def test_every_named_version_runs_the_adapter_and_versions_are_ordered_by_fix():
+    names = list(VERSIONS)
+    assert names == ["8682490", "c59e43a", "3e64a4a", "a83f8ed", "bea6c33", "96f0c86", "52d4ee7", "b48735e5"]
+    # each flag flips once, at the commit that changed it
+    for flag, fixed_at in (("max_high_init", "c59e43a"), ("interval_insert", "3e64a4a"),
+                           ("pio_via_mmio", "96f0c86"), ("access_guard", "52d4ee7")):
+        assert [getattr(VERSIONS[n], flag) for n in names] == [names.index(n) >= names.index(fixed_at) for n in names]
+    assert [VERSIONS[n].augmented for n in names] == [n in ("8682490", "c59e43a", "3e64a4a") for n in names]
+    assert [VERSIONS[n].ioport_evict for n in names] == [names.index(n) < names.index("bea6c33") for n in names]
+    for n in names:
+        bus = KvmtoolBus(n)
+        assert bus.register("mmio", 0x1000, 0x10, "A") is None
+        assert bus.register("pio", 0x60, 4, "K") is None
+        assert bus.lookup("mmio", 0x1004, 4) == "A"
+        assert bus.lookup("pio", 0x60, 1) == "K"
+        if n == "8682490":  # A is the MMIO tree's only node: erasing it calls propagate(NULL)
+            with pytest.raises(ModelPanic):
+                bus.relocate("mmio", 0x1000, 0x2000, 0x10, "A")
+            continue
+        assert bus.relocate("mmio", 0x1000, 0x2000, 0x10, "A") is None
+        assert bus.lookup("mmio", 0x2000, 4) == "A"

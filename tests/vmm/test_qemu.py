@@ -265,3 +265,15 @@ def test_flat_view_matches_the_first_covering_sibling_in_list_order():
                 else:
                     expect.append((lo, hi, winner))
         assert bus.ranges("mmio") == expect, seed
+
+
+def test_both_adapters_have_the_same_interface():
+    import inspect
+
+    from iobus_verify.vmm.kvmtool import KvmtoolBus
+
+    for name in ("register", "remove", "relocate", "lookup"):
+        k = list(inspect.signature(getattr(KvmtoolBus, name)).parameters)
+        q = list(inspect.signature(getattr(QemuBus, name)).parameters)
+        assert q[: len(k)] == k, name  # QEMU's register adds an optional priority
+    assert KvmtoolBus.SPACES == QemuBus.SPACES == ("mmio", "pio")

@@ -292,3 +292,52 @@ def combinations() -> list[Condition]:
                 c = c & a
             out.append(c)
     return out
+
+
+# -- other VMMs' buses (u64 lengths, exact extents) ----------------------------------
+# The VMM buses (``iobus_verify.vmm``) take a u64 length, not a C int: their
+# atoms read the length whole (``wide_gpa``), so they are separate atoms with
+# their own names rather than re-readings of the KVM ones.
+
+
+def nonzero64(d, addr, length):
+    """``len != 0`` (a range or an access of at least one byte)."""
+    return d.not_(d.eq(length, d.const(0)))
+
+
+def below_top64(d, addr, length):
+    """``addr + len <= 2**64``: the range ends at or below the top (``(2^64-1, 1)`` does)."""
+    return d.wle(d.wadd(d.wide_gpa(addr), d.wide_gpa(length)), d.wide_const(U64_MOD))
+
+
+def apart64(d, a1, l1, a2, l2):
+    """The exact extents ``[a, a + len)`` share no byte (a zero length holds none)."""
+    e1, e2 = d.wadd(d.wide_gpa(a1), d.wide_gpa(l1)), d.wadd(d.wide_gpa(a2), d.wide_gpa(l2))
+    empty = d.or_(d.eq(l1, d.const(0)), d.eq(l2, d.const(0)))
+    return d.or_(empty, d.or_(d.wle(e1, d.wide_gpa(a2)), d.wle(e2, d.wide_gpa(a1))))
+
+
+def inside64(d, addr, length, ranges):
+    """The access's exact bytes lie inside one live range (and it has at least one)."""
+    lo, hi = d.wide_gpa(addr), d.wadd(d.wide_gpa(addr), d.wide_gpa(length))
+    out = d.eq(d.wide_const(0), d.wide_const(1))
+    for a, n in ranges:
+        rlo, rhi = d.wide_gpa(a), d.wadd(d.wide_gpa(a), d.wide_gpa(n))
+        out = d.or_(out, d.and_(d.and_(d.wle(rlo, lo), d.wle(hi, rhi)), d.wlt(lo, hi)))
+    return out
+
+
+VMM_NONZERO = Condition("nonzero", "lengths of ranges and accesses not 0", unary=(nonzero64,))
+VMM_BELOW_TOP = Condition("below-top", "ranges and accesses end at or below 2^64", unary=(below_top64,))
+VMM_APART = Condition("apart", "no range registered or moved onto a live one", binary=(apart64,))
+VMM_INSIDE = Condition("inside", "every access lies inside one live range", access=(inside64,))
+#: The VMM atoms, in the order names are written.
+VMM_ATOMS = (VMM_NONZERO, VMM_BELOW_TOP, VMM_APART, VMM_INSIDE)
+#: The rungs of the VMM differential search, strongest first.
+VMM_LADDER: tuple[Condition, ...] = (
+    VMM_NONZERO & VMM_BELOW_TOP & VMM_APART & VMM_INSIDE,
+    VMM_NONZERO & VMM_BELOW_TOP & VMM_APART,
+    VMM_NONZERO & VMM_BELOW_TOP,
+    VMM_NONZERO,
+    NONE,
+)

@@ -37,6 +37,12 @@
  *                             the suite pairs the bus with (default "today").
  *   const int  p##capacity;   default capacity (default 300).
  *   const char p##summary[];  one line shown in reports.
+ *   const char p##assumes[];  the bus's contract: condition atoms joined by
+ *                             '+' (e.g. "positive-len+no-wrap"); findings
+ *                             needing inputs outside it are listed, not gated.
+ *   const int  p##alloc_hook; 0: the bus never calls iobus_zalloc()/
+ *                             iobus_malloc() (it has no -ENOMEM path), so the
+ *                             suite drives no allocation failures (default 1).
  *
  * Devices are opaque handles: compare them, store them, pass them back to
  * iobus_dev_write()/iobus_dev_read() (and, for code modelled on today's
@@ -157,7 +163,9 @@ static inline void iobus_free(void *p)
 	void p##stats(struct p##bus *bus, struct iobus_stats *out);                             \
 	extern const char p##era[];                                                             \
 	extern const int p##capacity;                                                           \
-	extern const char p##summary[]
+	extern const char p##summary[];                                                         \
+	extern const char p##assumes[];                                                         \
+	extern const int p##alloc_hook
 
 /* The default prefix. Declarations only: defining none of them is fine. */
 IOBUS_DECLARE(iobus_);

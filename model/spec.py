@@ -6,7 +6,11 @@ A spec is one of:
 * ``path/to/file.py:factory``: a factory in a Python file;
 * ``package.module:factory``: a factory in an importable module;
 * ``c:path/to/impl.c`` or ``c:path/to/impl.c:prefix``: a bus written in C
-  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`).
+  against ``iobus_bus.h`` (see :mod:`iobus_verify.model.cbus`);
+* ``rust:path/to/crate`` or ``rust:path/to/crate:prefix``: a Rust crate whose
+  cdylib exports that ABI, built with cargo (:mod:`iobus_verify.model.cbus.cargo`);
+* ``kernel:PATH`` or ``kernel:PATH@2011|@today``: the I/O bus code of a Linux
+  source tree (see :mod:`iobus_verify.model.kernel`).
 
 :func:`resolve` turns a spec into a :class:`BusSpec` or raises
 :class:`~iobus_verify.errors.UsageError` with a one-line message saying what to fix.
@@ -90,10 +94,14 @@ def resolve(spec: str) -> BusSpec:
             named.summary,
             named.era,
         )
-    if spec.startswith("c:"):
-        from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C specs
+    if spec.startswith(("c:", "rust:")):
+        from iobus_verify.model.cbus import resolve_c  # compiles; imported only for C and Rust specs
 
         return resolve_c(spec)
+    if spec.startswith("kernel:"):
+        from iobus_verify.model.kernel import resolve_kernel  # extracts and compiles
+
+        return resolve_kernel(spec)
     if ":" not in spec:
         known = ", ".join(sorted(REGISTRY))
         raise UsageError(

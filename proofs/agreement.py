@@ -23,6 +23,13 @@ Each verdict is ``violated`` (a counterexample, re-checked on the model),
 *agrees* when all three found a violation, or when z3 proved it and neither
 search found one. Anything else (a missed violation, a violation of a proved
 law, an unknown) is a disagreement and says so.
+
+CrossHair's budgets are paths, not seconds (:class:`~iobus_verify.proofs.crosshair_checks.Budget`),
+so the agreement is the same on any machine. z3 answers first; a law z3
+refutes gets the wide ``refute_budget`` (a check stops at its first
+counterexample, so the width costs only the paths the search needs), a law
+z3 proves the small ``crosshair_budget_s`` (CrossHair cannot refute it; any
+budget ends in "confirmed" or "not refuted").
 """
 
 from __future__ import annotations
@@ -31,8 +38,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iobus_verify.properties.pieces import LAWS, ORDERS, find_law_violation, law_holds
+from iobus_verify.proofs.crosshair_checks import Budget
 
 TOOLS = ("hypothesis", "z3", "crosshair")
+
+# CrossHair's default budgets, in paths (measured with crosshair-tool 0.0.113 and
+# z3-solver 5.4.1.0: the violations appear by path 25 (antisymmetry), 50
+# (upstream's incomparability), 140 (upstream's transitivity) and, for the
+# lookup diffs, 50; 2011's transitivity is confirmed over all paths by 400).
+# The CPU caps only guard against a hang; a run that hits one says so.
+#: per law z3 refutes: stops at the first counterexample, so it may be wide (7x the 140 measured)
+REFUTE_BUDGET = Budget(1000, 120.0)
+#: per law z3 proves: CrossHair can only confirm it or run out
+HOLD_BUDGET = Budget(100, 60.0)
+#: per lookup diff: CrossHair explores every path of it (no early stop); twice the 50 measured (25 finds none)
+DIFF_BUDGET = Budget(100, 60.0)
 
 
 @dataclass(frozen=True)
@@ -80,14 +100,17 @@ def _z3_laws(variant: str, timeout_s: float) -> dict[str, Verdict]:
     return out
 
 
-def _crosshair_laws(variant: str, budget_s: float) -> dict[str, Verdict]:
+def _crosshair_laws(variant: str, budget_s: Any, refute_budget: Any, z3v: dict[str, Verdict]) -> dict[str, Verdict]:
     import ast
 
     from iobus_verify.proofs import crosshair_checks as X
 
-    names = tuple(X.law_contract_name(variant, law) for law in LAWS)
+    outcomes = {}
+    for budget, laws in ((refute_budget, [l for l in LAWS if z3v[l].verdict == "violated"]), (budget_s, [l for l in LAWS if z3v[l].verdict != "violated"])):
+        if laws:
+            outcomes.update(zip(laws, X.check(budget, tuple(X.law_contract_name(variant, law) for law in laws))))
     out = {}
-    for law, o in zip(LAWS, X.check(budget_s, names)):
+    for law, o in ((law, outcomes[law]) for law in LAWS):
         if o.status == "refuted":
             args = ast.literal_eval("(" + o.detail.split(f"{o.name}(", 1)[1].split(")", 1)[0] + ",)")
             a1, l1, a2, l2, a3, l3 = args
@@ -157,7 +180,7 @@ def _z3_lookup(variant: str, n: int, timeout_s: float) -> Verdict:
     return Verdict("z3", verdict, r.explanation or r.limit or f"no counterexample with up to {r.n} ranges")
 
 
-def _crosshair_lookup(variant: str, size: int, budget_s: float) -> Verdict:
+def _crosshair_lookup(variant: str, size: int, budget_s: Any) -> Verdict:
     from iobus_verify.proofs.crosshair_diff import find_divergences
 
     o = find_divergences(variant, size=size, budget_s=budget_s)
@@ -169,18 +192,23 @@ def agreement(
     *,
     hypothesis_examples: int = 500,
     z3_timeout_s: float = 20.0,
-    crosshair_budget_s: float = 4.0,
-    diff_budget_s: float | None = None,
+    crosshair_budget_s: Any = None,
+    refute_budget: Any = None,
+    diff_budget_s: Any = None,
     lookup: bool = True,
     seed: int = 0,
 ) -> list[AgreementRow]:
     """One :class:`AgreementRow` per comparator law (and, with ``lookup``, one for the lookup) of ``variant``.
 
-    ``crosshair_budget_s``: CPU seconds per law contract; ``diff_budget_s``
-    (default: the same) for the diff-behaviour of the lookups.
+    Budgets (:class:`~iobus_verify.proofs.crosshair_checks.Budget`, or CPU
+    seconds): ``crosshair_budget_s`` per law contract z3 proves (default
+    :data:`HOLD_BUDGET`), ``refute_budget`` per law z3 refutes (default
+    :data:`REFUTE_BUDGET`), ``diff_budget_s`` for the diff-behaviour of the
+    lookups (default :data:`DIFF_BUDGET`).
     """
+    hold = HOLD_BUDGET if crosshair_budget_s is None else crosshair_budget_s
     z3v = _z3_laws(variant, z3_timeout_s)
-    chv = _crosshair_laws(variant, crosshair_budget_s)
+    chv = _crosshair_laws(variant, hold, REFUTE_BUDGET if refute_budget is None else refute_budget, z3v)
     rows = []
     for law in LAWS:
         v = find_law_violation(variant, law, max_examples=hypothesis_examples, seed=seed)
@@ -195,7 +223,7 @@ def agreement(
                 "lookup.equivalent_to_linear",
                 hypothesis_lookup(variant, max_examples=hypothesis_examples, seed=seed),
                 _z3_lookup(variant, 4, z3_timeout_s),
-                _crosshair_lookup(variant, 2, crosshair_budget_s if diff_budget_s is None else diff_budget_s),
+                _crosshair_lookup(variant, 2, DIFF_BUDGET if diff_budget_s is None else diff_budget_s),
             )
         )
     return rows
@@ -207,12 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m iobus_verify.proofs.agreement", description=__doc__.splitlines()[0])
     ap.add_argument("variant", nargs="*", default=list(ORDERS))
     ap.add_argument("--examples", type=int, default=500, help="Hypothesis examples per question")
-    ap.add_argument("--crosshair", type=float, default=4.0, help="CrossHair CPU seconds per contract and per diff")
+    ap.add_argument("--crosshair-paths", type=int, help="CrossHair paths per contract and per diff (default: the module's budgets)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     bad = 0
     for v in a.variant:
-        for row in agreement(v, hypothesis_examples=a.examples, crosshair_budget_s=a.crosshair, seed=a.seed):
+        b = None if a.crosshair_paths is None else Budget(a.crosshair_paths, 120.0)
+        for row in agreement(v, hypothesis_examples=a.examples, crosshair_budget_s=b, refute_budget=b, diff_budget_s=b, seed=a.seed):
             print(row.line())
             bad += not row.agree
     return 1 if bad else 0

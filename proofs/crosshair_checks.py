@@ -17,7 +17,15 @@ limit on top of ``--per_condition_timeout``) and returns one
 * ``confirmed``: CrossHair explored every path of the contract ("Confirmed over
   all paths"; bounded by the contract's preconditions, e.g. ``len(items) <= 5``);
 * ``not-refuted``: the budget ran out without a counterexample. That is
-  "unknown / not refuted within N s", never a proof.
+  "unknown / not refuted within N paths", never a proof.
+
+Budgets are counted in explored paths (:class:`Budget`), not in seconds:
+CrossHair seeds its path choices with a fixed number, so the same paths give
+the same verdict on a fast laptop and a loaded CI runner (measured: upstream's
+transitivity violation appears between path 120 and 140, every run). A CPU cap
+stays as a safety net, and a run that hits it says so (``cap_hit``) instead of
+passing as "not refuted". The paths CrossHair takes also depend on its own
+version and z3's, which is why pyproject.toml pins both.
 """
 
 from __future__ import annotations
@@ -333,17 +341,50 @@ PIECE_CONTRACTS_REFUTED = ("cmp_2011_antisymmetric", "bsearch_2011_complete_unso
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How far CrossHair searches one contract or one diff.
+
+    ``paths``: explored paths (CrossHair's ``max_iterations``), the
+    machine-independent budget; ``None`` for a pure CPU-time budget (the old
+    unit, kept for ad-hoc runs). ``cpu_s``: CPU seconds, the cap (with
+    ``paths``) or the budget (without).
+    """
+
+    paths: Optional[int]
+    cpu_s: float
+
+    @classmethod
+    def of(cls, budget: "Budget | float") -> "Budget":
+        return budget if isinstance(budget, Budget) else cls(None, float(budget))
+
+    def describe(self) -> str:
+        return f"{self.cpu_s:g} s" if self.paths is None else f"{self.paths} paths"
+
+    def argv(self) -> str:
+        return f"{self.paths or 0}:{self.cpu_s:g}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        paths, _, cpu = text.partition(":")
+        return cls(int(paths) or None, float(cpu))
+
+
+@dataclass(frozen=True)
 class CrossHairOutcome:
     """CrossHair's verdict on one contract: ``refuted`` (with its message), ``confirmed`` or ``not-refuted``."""
 
     name: str
     status: str
-    budget_s: float
+    budget: Budget
     detail: str = ""
+    #: The CPU cap ended the search before its paths were explored: the verdict
+    #: depends on this machine's speed (say so; never read it as a pass).
+    cap_hit: bool = False
 
     def describe(self) -> str:
         if self.status == "not-refuted":
-            return f"{self.name}: unknown, not refuted within {self.budget_s:g} s (CrossHair)"
+            cap = f" (CPU cap of {self.budget.cpu_s:g} s hit first: machine-dependent)" if self.cap_hit else ""
+            return f"{self.name}: unknown, not refuted within {self.budget.describe()}{cap} (CrossHair)"
         if self.status == "confirmed":
             return f"{self.name}: confirmed over all paths (CrossHair, bounded by its preconditions)"
         return f"{self.name}: refuted: {self.detail}"
@@ -353,8 +394,9 @@ def _qualified(name: str) -> str:
     return f"{__name__}.{name}"
 
 
-def check(budget_s: float = 5.0, names: tuple[str, ...] | None = None) -> list:
-    """CrossHair on contracts of this module, each with ``budget_s`` CPU seconds.
+def check(budget_s: "Budget | float" = 5.0, names: tuple[str, ...] | None = None) -> list:
+    """CrossHair on contracts of this module, each with ``budget_s`` (a
+    :class:`Budget`, or CPU seconds).
 
     With ``names``: one :class:`CrossHairOutcome` per name, in order (run by
     :func:`run_worker` in a subprocess, through CrossHair's Python API, so that
@@ -362,23 +404,25 @@ def check(budget_s: float = 5.0, names: tuple[str, ...] | None = None) -> list:
     API): ``crosshair check`` on the three comparator contracts, the error lines
     it printed.
     """
+    budget = Budget.of(budget_s)
     if names is None:
-        cmd = [sys.executable, "-m", "crosshair", "check", f"--per_condition_timeout={budget_s:g}"]
+        cmd = [sys.executable, "-m", "crosshair", "check", f"--per_condition_timeout={budget.cpu_s:g}"]
         cmd += [_qualified(n) for n in ("cmp_2011_range", "cmp_2011_antisymmetric", "cmp_upstream_range")]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=budget_s * 20 + 60)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=budget.cpu_s * 20 + 60)
         return [ln for ln in out.stdout.splitlines() if ln.strip()]
-    rows = worker_rows(__name__, "check", names, budget_s)
-    return [CrossHairOutcome(r["name"], r["status"], budget_s, r.get("detail", "")) for r in rows]
+    rows = worker_rows(__name__, "check", names, budget)
+    return [CrossHairOutcome(r["name"], r["status"], budget, r.get("detail", ""), r.get("cap_hit", False)) for r in rows]
 
 
-def worker_rows(module: str, mode: str, names, budget_s: float) -> list[dict]:
+def worker_rows(module: str, mode: str, names, budget_s: "Budget | float") -> list[dict]:
     """Run :func:`run_worker` in a subprocess (wall-clock limit: 4x the CPU budget per item + 60 s).
 
     A worker that crashes or overruns raises :class:`RuntimeError` naming what
     it was doing: never a silent pass.
     """
-    cmd = [sys.executable, "-m", "iobus_verify.proofs.crosshair_checks", "--worker", module, mode, f"{budget_s:g}", *names]
-    limit = budget_s * 4 * max(1, len(names)) + 60
+    budget = Budget.of(budget_s)
+    cmd = [sys.executable, "-m", "iobus_verify.proofs.crosshair_checks", "--worker", module, mode, budget.argv(), *names]
+    limit = budget.cpu_s * 4 * max(1, len(names)) + 60
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
@@ -392,7 +436,7 @@ def worker_rows(module: str, mode: str, names, budget_s: float) -> list[dict]:
 _FAIL = ("post_fail", "exec_err", "post_err")
 
 
-def run_worker(module: str, mode: str, budget_s: float, names: list[str]) -> list[dict]:
+def run_worker(module: str, mode: str, budget: Budget, names: list[str]) -> list[dict]:
     """In-process CrossHair (call it in a subprocess: CrossHair patches the interpreter while it runs).
 
     ``check``: one row per contract, ``status`` ``refuted`` / ``confirmed`` /
@@ -406,19 +450,30 @@ def run_worker(module: str, mode: str, budget_s: float, names: list[str]) -> lis
     from crosshair.fnutil import FunctionInfo
     from crosshair.options import DEFAULT_OPTIONS, AnalysisOptionSet
 
+    import time
+
     mod = importlib.import_module(module)
-    opts = AnalysisOptionSet(per_condition_timeout=budget_s)
+    opts = AnalysisOptionSet(per_condition_timeout=budget.cpu_s)
+    if budget.paths is not None:
+        opts = AnalysisOptionSet(per_condition_timeout=budget.cpu_s, max_iterations=budget.paths)
+
+    def cap_hit(started: float, share: float = 1.0) -> bool:
+        # process CPU time, CrossHair's own measure; only meaningful for a path budget
+        return budget.paths is not None and time.process_time() - started >= 0.95 * budget.cpu_s * share
+
     if mode == "diff":
         from crosshair.diff_behavior import diff_behavior
 
         f1, f2 = (FunctionInfo.from_fn(getattr(mod, n)) for n in names)
+        started = time.process_time()
         diffs = diff_behavior(f1, f2, DEFAULT_OPTIONS.overlay(opts))
         if isinstance(diffs, str):
             return [{"mode": "diff", "error": diffs, "diffs": []}]
         out = [{"args": d.args, "first": d.result1.describe(set()), "second": d.result2.describe(set())} for d in diffs]
-        return [{"mode": "diff", "diffs": out}]
+        return [{"mode": "diff", "diffs": out, "cap_hit": cap_hit(started)}]
     rows = []
     for n in names:
+        started = time.process_time()
         checkables = list(analyze_function(getattr(mod, n), opts))
         if not checkables:  # no contract parsed: never report that as "not refuted"
             rows.append({"name": n, "status": "error", "detail": f"CrossHair found no contract on {module}.{n}"})
@@ -433,14 +488,14 @@ def run_worker(module: str, mode: str, budget_s: float, names: list[str]) -> lis
         elif states and all(st == "confirmed" for st, _ in states):
             row = {"name": n, "status": "confirmed"}
         else:
-            row = {"name": n, "status": "not-refuted"}
+            row = {"name": n, "status": "not-refuted", "cap_hit": cap_hit(started)}
         rows.append(row)
     return rows
 
 
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
-        module, mode, budget = argv[1], argv[2], float(argv[3])
+        module, mode, budget = argv[1], argv[2], Budget.parse(argv[3])
         for row in run_worker(module, mode, budget, argv[4:]):
             print(json.dumps(row), flush=True)
         return 0

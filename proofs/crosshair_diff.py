@@ -130,8 +130,10 @@ class DiffOutcome:
 
     variant: str
     size: int
-    budget_s: float
+    budget: Any  # crosshair_checks.Budget
     divergences: tuple[Divergence, ...]
+    #: the CPU cap ended the search before its paths (see crosshair_checks.Budget)
+    cap_hit: bool = False
 
     @property
     def status(self) -> str:
@@ -139,7 +141,8 @@ class DiffOutcome:
 
     def describe(self) -> str:
         if not self.divergences:
-            return f"{self.variant} ({self.size} ranges): no divergence found, not refuted within {self.budget_s:g} s (CrossHair)"
+            cap = f" (CPU cap of {self.budget.cpu_s:g} s hit first: machine-dependent)" if self.cap_hit else ""
+            return f"{self.variant} ({self.size} ranges): no divergence found, not refuted within {self.budget.describe()}{cap} (CrossHair)"
         return f"{self.variant} ({self.size} ranges): diverges: {self.divergences[0].explain(self.variant)}"
 
 
@@ -160,20 +163,23 @@ def _replayed(args: dict[str, str], variant: str, size: int) -> Divergence:
     return Divergence(ranges, access, lin, var, scen)
 
 
-def find_divergences(variant: str, *, size: int = 2, budget_s: float = 10.0) -> DiffOutcome:
-    """Run CrossHair's diff-behaviour of ``linear_<size>`` vs ``<variant>_<size>`` (subprocess, CPU budget ``budget_s``).
+def find_divergences(variant: str, *, size: int = 2, budget_s: Any = 10.0) -> DiffOutcome:
+    """Run CrossHair's diff-behaviour of ``linear_<size>`` vs ``<variant>_<size>`` (subprocess; ``budget_s``: a
+    :class:`~iobus_verify.proofs.crosshair_checks.Budget` or CPU seconds). CrossHair splits the paths
+    between the two orders of the functions and explores them all (it does not stop at the first difference).
 
     Every difference CrossHair reports is re-run on the concrete buses and as a
     scenario (:func:`_replayed`); one that does not replay raises.
     """
     from iobus_verify.errors import UsageError
-    from iobus_verify.proofs.crosshair_checks import worker_rows
+    from iobus_verify.proofs.crosshair_checks import Budget, worker_rows
 
     if variant not in VARIANTS or size not in SIZES:
         raise UsageError(f"CrossHair diffs exist for variants {', '.join(VARIANTS)} and sizes {SIZES}, not {variant!r}/{size}")
     names = (function_name("linear", size), function_name(variant, size))
-    (row,) = worker_rows(__name__, "diff", names, budget_s)
+    budget = Budget.of(budget_s)
+    (row,) = worker_rows(__name__, "diff", names, budget)
     if row.get("error"):
         raise RuntimeError(f"CrossHair diffbehavior {names}: {row['error']}")
     divs = tuple(_replayed(d["args"], variant, size) for d in row["diffs"])
-    return DiffOutcome(variant, size, budget_s, divs)
+    return DiffOutcome(variant, size, budget, divs, row.get("cap_hit", False))

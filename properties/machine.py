@@ -217,6 +217,18 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.diverged = True
             stats.silent.setdefault(cls, (explanation, self.scenario()))
 
+        def teardown(self) -> None:
+            # Stop the C bridge's bus processes now: the traceback of a failing
+            # run keeps this machine, and so its buses, alive while Hypothesis
+            # shrinks, and every C (or Rust) bus holds a worker process.
+            for b in bus_objects(self.bus).values():
+                close = getattr(b, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:  # a crash in destroy() was not this run's question
+                        pass
+
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
             self.ops.append(op)
             stats.ops += 1

@@ -203,7 +203,7 @@ def add_assume_option(p: argparse.ArgumentParser) -> None:
 
 
 def setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bus", required=True, metavar="SPEC", help="a variant name (see `variants`), FILE.py:factory, module:factory, or c:FILE.c[:prefix]")
+    p.add_argument("--bus", required=True, metavar="SPEC", help="a variant name (see `variants`), FILE.py:factory, module:factory, c:FILE.c[:prefix], rust:CRATE_DIR[:prefix] or kernel:PATH[@2011|@today]")
     p.add_argument("--profile", choices=PROFILES, default="ci", help="budget: dev (quick), ci (default), thorough")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED}); same seed, same report")
     p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="reports go to DIR/<bus>/ (default out)")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from iobus_verify.errors import UsageError
-from iobus_verify.model.sorted_bus import VARIANTS
+from iobus_verify.model.sorted_bus import DEFAULT_FAMILY, REGISTRY, VARIANTS, families, family_variants
 from iobus_verify.model.spec import resolve
 from iobus_verify.reports import render_html
 from iobus_verify.reports.check import DEFAULT_SEED, CheckOutcome, Phase, add_assume_option, check, safe_name, scenario_path, summary_lines
@@ -222,13 +222,14 @@ def report_all(
     with_cost: bool = True,
     timeout_s: float | None = None,
     assume: str | None = None,
+    family: str = DEFAULT_FAMILY,
 ) -> tuple[list[CheckOutcome], int]:
-    """Check each bus (default every named variant) and write the index.
+    """Check each bus (default every named variant of ``family``) and write the index.
     ``assume``: one contract for every bus (default: each bus's own)."""
     started = time.monotonic()
     outcomes: list[CheckOutcome] = []
     interrupted = False
-    for name in buses or list(VARIANTS):
+    for name in buses or list(family_variants(family)):
         spec = resolve(name)
         o = check(spec, profile=profile, seed=seed, out_root=out, phases=phases, stream=stream, bar=bar, timeout_s=timeout_s, prefix=f"{spec.name} ", assume=assume)
         outcomes.append(o)
@@ -248,7 +249,7 @@ def _plugin_specs(outcomes: Sequence[CheckOutcome]) -> list:
     out = []
     for o in outcomes:
         b = o.report.bus
-        if b.name in VARIANTS or b.kind != "plugin":
+        if b.name in REGISTRY or b.kind != "plugin":
             continue
         try:
             out.append(resolve(b.spec))
@@ -262,14 +263,31 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, help=f"budget per bus (default {DEFAULT_PROFILE})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     p.add_argument("--bus", action="append", metavar="SPEC", help="check these buses instead of every named variant (repeatable)")
+    p.add_argument(
+        "--family",
+        default=DEFAULT_FAMILY,
+        metavar="NAME",
+        help=f"check every variant of this family (default {DEFAULT_FAMILY}; `iobus-verify variants` lists the families)",
+    )
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-bus time limit; a bus cut short is marked incomplete")
     add_assume_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    family = getattr(args, "family", DEFAULT_FAMILY)
+    from iobus_verify.vmm.registry import FAMILY as VMM_FAMILY
+
+    if family == VMM_FAMILY:  # other VMMs' buses: their own protocol, reference and report
+        from iobus_verify.vmm.conformance import run_command
+
+        return run_command(args)
+    if family not in families():
+        raise UsageError(f"unknown family {family!r}: use one of {', '.join(families() + (VMM_FAMILY,))} (see `iobus-verify variants`)")
+    if args.bus and family != DEFAULT_FAMILY:
+        raise UsageError("give either --bus or --family, not both")
     outcomes, code = report_all(
-        args.out, profile=args.profile, seed=args.seed, buses=args.bus, timeout_s=args.timeout, assume=getattr(args, "assume", None)
+        args.out, profile=args.profile, seed=args.seed, buses=args.bus, timeout_s=args.timeout, assume=getattr(args, "assume", None), family=family
     )
     for o in outcomes:
         print()

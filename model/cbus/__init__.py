@@ -1,4 +1,5 @@
-"""Gating a bus written in C: ``--bus c:FILE.c`` or ``--bus c:FILE.c:PREFIX``.
+"""Gating a bus written in C: ``--bus c:FILE.c`` or ``--bus c:FILE.c:PREFIX``;
+or in Rust: ``--bus rust:CRATE_DIR[:PREFIX]``, a cdylib exporting the same ABI.
 
 The C file implements the ABI of ``iobus_bus.h`` (shipped in this package's
 parent folder) for one or more symbol prefixes. :func:`resolve_c` compiles it
@@ -8,7 +9,8 @@ and returns a :class:`~iobus_verify.model.spec.BusSpec` whose factory makes
 worker process, so a segfault or a hang becomes :class:`BusCrashed` /
 :class:`BusHung` naming the op, never a dead suite.
 
-Modules: ``build`` (spec syntax, compiler, cache), ``wire`` (pipe frames),
+Modules: ``build`` (spec syntax, compiler, cache), ``cargo`` (the same for a
+Rust crate: cargo instead of the compiler), ``wire`` (pipe frames),
 ``worker`` (the process running the C code), ``bridge`` (the Python bus).
 """
 
@@ -29,7 +31,7 @@ from iobus_verify.model.cbus.bridge import (
     release,
     shutdown_workers,
 )
-from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CSpec, compile_bus, parse
+from iobus_verify.model.cbus.build import DEFAULT_PREFIX, HEADER, Build, CompileError, CSpec, compile_bus, parse
 from iobus_verify.model.linear_bus import NR_IOBUS_DEVS_2011
 from iobus_verify.model.protocol import AllocationHook
 
@@ -40,9 +42,12 @@ __all__ = [
     "CBus",
     "CBusError",
     "CFactory",
+    "CompileError",
+    "CSpec",
     "DEFAULT_PREFIX",
     "HEADER",
     "load",
+    "load_cspec",
     "resolve_c",
     "shutdown_workers",
 ]
@@ -66,10 +71,32 @@ class CFactory:
         return f"CFactory({self.cspec.spec!r})"
 
 
+class CFactoryNoAlloc(CFactory):
+    """The factory of a bus declaring ``p##alloc_hook = 0``: it never calls the
+    allocation hook (no ``-ENOMEM`` path, e.g. a Rust bus whose allocations
+    abort), so it takes no ``alloc`` and the suite draws no allocation failures."""
+
+    def __call__(self, capacity: int | None = None) -> CBus:
+        return super().__call__(capacity)
+
+
 def load(spec: str) -> CFactory:
-    """Compile (or reuse) and check the C bus named by ``spec``; :class:`UsageError` if unusable."""
-    cspec = parse(spec)
-    build = compile_bus(cspec)
+    """Compile (or reuse) and check the C bus named by ``spec`` (``c:`` a C file,
+    ``rust:`` a crate built with cargo); :class:`UsageError` if unusable."""
+    if spec.startswith("rust:"):
+        from iobus_verify.model.cbus import cargo
+
+        cspec = cargo.parse(spec)
+        return load_cspec(cspec, build=cargo.build_crate(cspec))
+    return load_cspec(parse(spec))
+
+
+def load_cspec(cspec: CSpec, name: str | None = None, build: Build | None = None) -> CFactory:
+    """:func:`load` for a file another producer wrote (a kernel tree's unit,
+    :mod:`iobus_verify.model.kernel`) or a library it built (``build``, a Rust
+    crate); ``name`` names the bus."""
+    spec = cspec.spec
+    build = compile_bus(cspec) if build is None else build
     timeout = op_timeout()
     worker = acquire(build.so_path, cspec.prefix, timeout)
     hello = worker.hello
@@ -83,15 +110,27 @@ def load(spec: str) -> CFactory:
         raise UsageError(f'bus {spec!r}: {cspec.prefix}era is {era!r}; declare const char {cspec.prefix}era[] = "2011" or "today"')
     if info.get("capacity") is not None and info["capacity"] < 0:
         raise UsageError(f"bus {spec!r}: {cspec.prefix}capacity is {info['capacity']}; give a count >= 0")
-    stem = Path(cspec.path).stem
-    name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
-    return CFactory(cspec, build, info, name)
+    if info.get("assumes") is not None:
+        from iobus_verify.model.conditions import parse as parse_condition
+
+        try:
+            info["assumes"] = parse_condition(info["assumes"]).name
+        except UsageError as exc:
+            raise UsageError(f"bus {spec!r}: {cspec.prefix}assumes: {exc}") from None
+    if name is None:
+        stem = cspec.name or Path(cspec.path).stem
+        name = stem if cspec.prefix == DEFAULT_PREFIX else f"{stem}.{cspec.prefix.rstrip('_')}"
+    return (CFactoryNoAlloc if info.get("alloc_hook") == 0 else CFactory)(cspec, build, info, name)
 
 
 def resolve_c(spec: str):
-    """A ``c:`` spec -> :class:`~iobus_verify.model.spec.BusSpec` (kind ``"plugin"``)."""
+    """A ``c:`` or ``rust:`` spec -> :class:`~iobus_verify.model.spec.BusSpec` (kind ``"plugin"``)."""
     from iobus_verify.model.spec import BusSpec
 
     factory = load(spec)
-    summary = factory.info.get("summary") or f"C bus {factory.cspec.path.name} (prefix {factory.cspec.prefix})"
-    return BusSpec(spec, factory.bus_name, factory, factory.capacity, "plugin", summary, factory.era)
+    if spec.startswith("rust:"):
+        default = f"Rust crate {factory.cspec.name} (prefix {factory.cspec.prefix})"
+    else:
+        default = f"C bus {factory.cspec.path.name} (prefix {factory.cspec.prefix})"
+    summary = factory.info.get("summary") or default
+    return BusSpec(spec, factory.bus_name, factory, factory.capacity, "plugin", summary, factory.era, factory.info.get("assumes"))

@@ -16,6 +16,7 @@ already cross a process boundary, so cffi's lower call overhead would not show.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -142,10 +143,17 @@ class Worker:
         return os.fstat(self.log.fileno()).st_size
 
     def log_tail(self, since: int, limit: int = 2000) -> str:
+        """What the bus printed since ``since``, at most ``limit`` bytes: when
+        longer, its head and its tail. The head matters: an assertion's or a
+        Rust panic's message comes first, a backtrace (RUST_BACKTRACE=1) after."""
         try:
-            size = self.log_offset()
-            start = max(since, size - limit)
-            return os.pread(self.log.fileno(), size - start, start).decode("utf-8", "replace").strip()
+            fd, size = self.log.fileno(), self.log_offset()
+            if size - since <= limit:
+                return os.pread(fd, size - since, since).decode("utf-8", "replace").strip()
+            half = limit // 2
+            head = os.pread(fd, half, since).decode("utf-8", "replace").rstrip()
+            tail = os.pread(fd, half, size - half).decode("utf-8", "replace").lstrip()
+            return f"{head}\n[... {size - since - 2 * half} bytes left out ...]\n{tail}".strip()
         except OSError:
             return ""
 
@@ -190,8 +198,25 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: Workers alive before acquire() first runs the cyclic garbage collector. A
+#: bus dropped inside a reference cycle (a VM, its devices, the search's state)
+#: keeps its worker, a process and three descriptors, until that collector
+#: runs; a long search would otherwise hold hundreds (past 1024 descriptors
+#: select() fails). The limit doubles while the workers are really in use.
+_GC_AT = 32
+_gc_at = _GC_AT
+
+
+def _collect_dropped_buses() -> None:
+    global _gc_at
+    if len(_all_workers) >= _gc_at:
+        gc.collect()  # finalises dropped buses: their workers return to the pool or stop
+        _gc_at = max(_GC_AT, 2 * len(_all_workers))
+
+
 def acquire(so_path: Path, prefix: str, timeout: float) -> Worker:
     """An idle worker for the library (a new one when none is idle)."""
+    _collect_dropped_buses()
     with _pool_lock:
         idle = _pool.get((str(so_path), prefix), [])
         while idle:

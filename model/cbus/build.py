@@ -59,6 +59,20 @@ class CSpec:
     spec: str
     path: Path
     prefix: str
+    #: The bus's name when it is not the file's stem (a Rust crate's package name).
+    name: str = ""
+    #: Flags the producer of the file needs (a kernel tree's unit: -Werror on
+    #: implicit declarations, so a kernel API the shim lacks stops the build).
+    extra_flags: tuple[str, ...] = ()
+
+
+class CompileError(UsageError):
+    """The file did not compile; ``output`` is the compiler's message (for
+    producers such as a kernel tree that map it back to their own sources)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
 
 
 @dataclass(frozen=True)
@@ -157,7 +171,7 @@ def compile_bus(cspec: CSpec) -> Build:
     import time
 
     cc = compiler()
-    flags = [*DEFAULT_CFLAGS, *user_cflags()]
+    flags = [*DEFAULT_CFLAGS, *cspec.extra_flags, *user_cflags()]
     key = build_key(cspec, cc, flags)
     root = cache_dir()
     so = root / f"{cspec.path.stem}-{key}.so"
@@ -197,9 +211,10 @@ def compile_bus(cspec: CSpec) -> Build:
             message = (proc.stderr or proc.stdout).strip()
             if len(message) > _MAX_MESSAGE:
                 message = message[:_MAX_MESSAGE] + "\n[... compiler output cut]"
-            raise UsageError(
+            raise CompileError(
                 f"bus {cspec.spec!r}: {Path(cc).name} could not compile {cspec.path} "
-                f"(exit {proc.returncode}); fix the file or IOBUS_VERIFY_CFLAGS:\n{message}"
+                f"(exit {proc.returncode}); fix the file or IOBUS_VERIFY_CFLAGS:\n{message}",
+                proc.stderr or proc.stdout,
             )
         deps = _parse_depfile(dep.read_text()) if dep.is_file() else [str(cspec.path)]
         hashes = {}

@@ -39,6 +39,8 @@ REQUIRED = ("create", "destroy", "register", "unregister", "write", "read")
 OPTIONAL = ("ranges", "stats")
 #: The largest guest buffer the worker allocates for one access.
 MAX_BUFFER = 1 << 20
+#: The smallest guest buffer: room for what a device stores for a length <= 0.
+MIN_BUFFER = 16
 
 WRITE_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p)
 READ_CB = WRITE_CB
@@ -89,10 +91,12 @@ def load(so_path, prefix):
     info = {s: hasattr(lib, prefix + s) for s in OPTIONAL}
     info["era"] = _string_symbol(lib, prefix + "era")
     info["summary"] = _string_symbol(lib, prefix + "summary")
-    try:
-        info["capacity"] = ctypes.c_int.in_dll(lib, prefix + "capacity").value
-    except ValueError:
-        info["capacity"] = None
+    info["assumes"] = _string_symbol(lib, prefix + "assumes")
+    for name in ("capacity", "alloc_hook"):
+        try:
+            info[name] = ctypes.c_int.in_dll(lib, prefix + name).value
+        except ValueError:
+            info[name] = None
     return lib, info
 
 
@@ -152,7 +156,10 @@ class Child:
     def _cb_read(self, ctx, dev, addr, length, val):
         reply = self._ask(("cb_read", dev or 0, addr, length))
         rc, data = reply[1], reply[2]
-        n = min(len(data), max(length, 0))
+        # A device stores what it returns: for a negative length that is what the
+        # kernel's device copies (a PIT or speaker read of len < 0 copies 4 bytes,
+        # `len > sizeof(ret)` being a size_t compare), as the Python buses pass on.
+        n = len(data) if length <= 0 else min(len(data), length)
         if val is not None and val == self.buf_addr:
             n = min(n, self.buf_size)
         if n and val is not None:
@@ -174,7 +181,8 @@ class Child:
 
     # -- the request loop -------------------------------------------------------
     def _buffer(self, length, data=b""):
-        size = max(len(data), min(max(length, 0), MAX_BUFFER), 1)
+        # At least MIN_BUFFER bytes: a device may store a few bytes for a length <= 0.
+        size = max(len(data), min(max(length, 0), MAX_BUFFER), MIN_BUFFER)
         buf = ctypes.create_string_buffer(data, size)
         self.buf_addr, self.buf_size, self.data, self.op_len, self.stored = ctypes.addressof(buf), size, data, length, 0
         return buf

@@ -40,9 +40,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.reports.baseline:run",
     ),
     "replay": (
-        "replay an iobus-scenario/1 file on the linear reference and on buses, op by op",
+        "replay an iobus-scenario/1 file on the linear reference and on buses, op by op (an iobus-vmm-scenario/1 file on VMM buses)",
         "iobus_verify.model.replay:setup",
-        "iobus_verify.model.replay:run",
+        "iobus_verify.vmm.replay:replay_dispatch",
+    ),
+    "vmm-replay": (
+        "replay an iobus-vmm-scenario/1 file on a VMM bus (`variants --family vmm`) and its reference",
+        "iobus_verify.vmm.replay:setup",
+        "iobus_verify.vmm.replay:run",
+    ),
+    "fidelity": (
+        "run the same random scenarios on a bus (e.g. kernel:PATH) and a named model, side by side",
+        "iobus_verify.model.fidelity:setup",
+        "iobus_verify.model.fidelity:run",
     ),
     "campaign": (
         "search one bus for hours on a Dask cluster (local or --scheduler), written as check's report",
@@ -59,24 +69,46 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def _variants_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    p.add_argument("--family", metavar="NAME", help="list only this family")
 
 
 def _variants_run(args: argparse.Namespace) -> int:
     import json
 
-    from iobus_verify.model.sorted_bus import REGISTRY
+    from iobus_verify.model.sorted_bus import REGISTRY, families
+    from iobus_verify.vmm import registry as vmm
 
+    family = getattr(args, "family", None)
+    if family is not None and family not in families() + (vmm.FAMILY,):
+        raise UsageError(f"unknown family {family!r}: use one of {', '.join(families() + (vmm.FAMILY,))}")
+    buses = [b for b in REGISTRY.values() if family is None or b.family == family or (b.reference and family != vmm.FAMILY)]
+    # the VMM buses have their own registry (another bus protocol); a model not installed is listed as skipped
+    vmm_buses = list(vmm.VMM_REGISTRY.values()) if family in (None, vmm.FAMILY) else []
+    missing = {b.name: why for b in vmm_buses for why in [vmm.load_model(b)[1]] if why}
     if args.json:
         rows = [
-            {"name": b.name, "reference": b.reference, "capacity": b.capacity, "summary": b.summary}
-            for b in REGISTRY.values()
+            {"name": b.name, "family": b.family, "reference": b.reference, "era": b.era, "capacity": b.capacity, "summary": b.summary}
+            for b in buses
+        ] + [
+            {"name": b.name, "family": vmm.FAMILY, "reference": False, "era": None, "capacity": None, "summary": b.summary, "source": b.source, "skipped": missing.get(b.name)}
+            for b in vmm_buses
         ]
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(n) for n in REGISTRY)
-    for b in REGISTRY.values():
-        tag = " (reference)" if b.reference else ""
-        print(f"{b.name:<{width}}  {b.summary}{tag}")
+    width = max((len(b.name) for b in buses), default=0)
+    for fam in families():
+        group = [b for b in buses if b.family == fam]
+        if not group:
+            continue
+        print(f"{fam}:" + ("  (the main job: `iobus-verify report`)" if fam == families()[0] else f"  (opt-in: `iobus-verify report --family {fam}`)"))
+        for b in group:
+            tag = " (reference)" if b.reference else ""
+            print(f"  {b.name:<{width}}  {b.summary}{tag}")
+    if vmm_buses:
+        print(f"{vmm.FAMILY}:  (opt-in: `iobus-verify report --family {vmm.FAMILY}`; reference: a linear list per VMM contract)")
+        w = max(len(b.name) for b in vmm_buses)
+        for b in vmm_buses:
+            print(f"  {b.name:<{w}}  {b.summary}" + (" (model not installed: skipped)" if b.name in missing else ""))
     return 0
 
 

@@ -125,3 +125,9 @@ def test_vm_write_has_no_padding_left():
         VM(resolve("linear")).apply(Op("write", bus="pio", addr=0x20, len=4, data="00"))
     with pytest.raises(UsageError, match=r"^op 0: field 'data': expected exactly 1 byte \(len 1\), got 2$"):
         VM(resolve("linear")).apply({"op": "write", "bus": "pio", "addr": 0x20, "len": 1, "data": "0000"})
+
+
+@pytest.mark.parametrize("args", [("variants", "--family", "nope"), ("report", "--family", "nope", "--out", "o")])
+def test_an_unknown_family_is_named(tmp_path, args):
+    line = assert_one_line_exit_2(cli(tmp_path, *args), "unknown family 'nope'", "kvm")
+    assert not (tmp_path / "o").exists(), line  # refused before any bus ran

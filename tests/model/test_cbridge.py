@@ -288,7 +288,8 @@ def test_hung_bus_is_killed(crashy, monkeypatch):
     t0 = time.monotonic()
     with pytest.raises(BusHung) as err:
         bus.write(0, 1, b"x")
-    assert err.value.op == "write" and time.monotonic() - t0 < 5
+    # the bus spins forever: any bound proves the kill; 30 s (60x the limit) holds on a loaded CI machine
+    assert err.value.op == "write" and time.monotonic() - t0 < 30
     assert _gone(child)  # the spinning child was killed
 
 

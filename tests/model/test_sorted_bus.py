@@ -227,3 +227,12 @@ def test_upstream_ordered_insert_tie_breaking_hand_derived():
     for name, a in (("B", 0x20), ("C", 0x20), ("A", 0x10)):
         assert bus.register(a, 1, Dev(name, a, 1)) == 0
     assert [d.name for _, _, d in bus.ranges()] == ["A", "B", "C"]
+
+
+def test_the_main_job_family_is_kvm_and_the_reference_belongs_to_none_of_the_checks():
+    from iobus_verify.model.sorted_bus import DEFAULT_FAMILY, families, family_variants
+
+    assert families()[0] == DEFAULT_FAMILY == "kvm"
+    assert family_variants() == VARIANTS
+    assert "linear" not in family_variants("kvm")
+    assert all(b.family in families() for b in REGISTRY.values())

@@ -257,7 +257,8 @@ def test_bus_exception_and_hang_become_step_errors():
     v2 = VM(spec, op_timeout=0.3)
     t0 = time.monotonic()
     s2 = v2.apply({"op": "read", "bus": "pio", "addr": 0, "len": 1})
-    assert "did not return within 0.3 s" in s2.error and time.monotonic() - t0 < 5
+    # the read never returns by itself: any bound proves the cut; 30 s (100x the limit) holds under load
+    assert "did not return within 0.3 s" in s2.error and time.monotonic() - t0 < 30
     assert isinstance(s2, Step)
 
 

@@ -1,0 +1,109 @@
+"""Adapters from the kvmtool and QEMU models (written apart, ``vmm/kvmtool.py``
+and ``vmm/qemu.py``) to the suite's VMM model protocol (:mod:`.protocol`).
+
+Why an adapter: those modules model each VMM with its native API and a
+two-space facade (``KvmtoolBus``, ``QemuBus``: ``register(space, base,
+length, dev)``, ``remove(space, base, length)``, ``relocate(space, old_base,
+new_base, length, dev)``, ``lookup(space, addr, width)``, each returning
+None for success or an error string); the suite drives one space per model
+object, with device names. The adapter keeps one facade per space, maps
+device names to objects of their own (the facades compare devices by
+identity), and reads the mappings the bus holds (kvmtool: its tree's nodes;
+QEMU: its registered regions, not the flattened view, so that overlaps the
+priorities hide are still held). The device is told an absolute address
+(kvmtool) or pieces (QEMU): the access reports the device only, and the
+comparison does not compare bases and offsets then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iobus_verify.vmm.protocol import Access
+
+M = (1 << 64) - 1
+
+
+class Dev:
+    """A device object standing for a scenario's device name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Dev({self.name!r})"
+
+
+class _Adapter:
+    OPS = frozenset({"register", "remove", "relocate", "read", "write"})
+
+    def __init__(self, facade: Any, space: str, width: int):
+        self.bus = facade
+        self.space = space
+        self.top = 1 << width
+        self.devs: dict[str, Dev] = {}
+
+    def _dev(self, name: str) -> Dev:
+        return self.devs.setdefault(name, Dev(name))
+
+    @staticmethod
+    def _rc(r: str | None) -> str:
+        return "ok" if r is None else str(r)
+
+    def accepts(self, op) -> bool:
+        """A 16-bit PIO space takes ports and lengths below 2^16 (``u16`` parameters)."""
+        vals = [v for v in (op.base, op.new_base, op.addr) if v is not None]
+        if op.op in ("register", "remove", "relocate"):
+            vals.append(op.len)
+        return all(v < self.top for v in vals)
+
+    def register(self, dev: str, base: int, length: int) -> str:
+        return self._rc(self.bus.register(self.space, base, length, self._dev(dev)))
+
+    def remove(self, base: int, length: int) -> str:
+        return self._rc(self.bus.remove(self.space, base, length))
+
+    def relocate(self, dev: str, base: int, length: int, new_base: int) -> str:
+        return self._rc(self.bus.relocate(self.space, base, new_base, length, self._dev(dev)))
+
+    def access(self, kind: str, addr: int, length: int) -> Access:
+        d = self.bus.lookup(self.space, addr, length)
+        return Access(None, rc="miss") if d is None else Access(getattr(d, "name", str(d)))
+
+
+class KvmtoolAdapter(_Adapter):
+    def mappings(self) -> list[tuple[int, int, str]]:
+        # C: the tree's nodes, (low, high) with high exclusive in wrapping u64
+        return sorted((lo, (hi - lo) % (1 << 64), getattr(d, "name", str(d))) for lo, hi, d in self.bus.ranges(self.space))
+
+
+class QemuAdapter(_Adapter):
+    #: QEMU's model dispatches an access piece by piece (at most 8 bytes each), so an
+    #: access of 2^64 bytes would take 2^61 steps: accesses longer than a page are not
+    #: driven (skipped on both sides); vCPU exits are at most 8 bytes.
+    ACCESS_MAX = 0x1000
+
+    def accepts(self, op) -> bool:
+        if op.op in ("read", "write") and op.len > self.ACCESS_MAX:
+            return False
+        return super().accepts(op)
+
+    def mappings(self) -> list[tuple[int, int, str]]:
+        # the regions added to the root (a size of 2^64 is reported as is)
+        return sorted((mr.addr, int(mr.size), getattr(mr.dev, "name", str(mr.dev))) for mr in self.bus.regions[self.space])
+
+
+def kvmtool_model(space: str = "mmio", width: int = 64) -> KvmtoolAdapter:
+    """kvmtool at the reference's commit (``b48735e5``) through ``KvmtoolBus``."""
+    from iobus_verify.vmm.kvmtool import KvmtoolBus
+
+    return KvmtoolAdapter(KvmtoolBus(), space, width)
+
+
+def qemu_model(space: str = "mmio", width: int = 64) -> QemuAdapter:
+    """QEMU's memory API through ``QemuBus``."""
+    from iobus_verify.vmm.qemu import QemuBus
+
+    return QemuAdapter(QemuBus(), space, width)

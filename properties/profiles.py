@@ -6,9 +6,9 @@ A profile fixes the budget of every search the properties phase runs:
 * ``ci``: a fixed budget, derandomized and seeded (``seed`` is printed and
   recorded in every Result's detail), no example database, so that two runs
   of the same commit find the same findings with the same shrunk scenarios.
-* ``thorough``: a long campaign; uses the example database so that what one
-  run learned is replayed first by the next (see ``--workers`` in
-  :mod:`iobus_verify.properties.campaign`).
+* ``thorough``: a long search; uses the example database so that what one
+  run learned is replayed first by the next (:mod:`iobus_verify.properties.database`;
+  campaigns on many workers: :mod:`iobus_verify.properties.campaign`).
 
 Selected by ``--hypothesis-profile NAME`` (Hypothesis's own pytest option) or
 the environment variable ``IOBUS_VERIFY_PROFILE`` (:func:`selected_profile`).

@@ -223,6 +223,11 @@ def _hypothesis_search(
     # One database key per bus, search and class, not per function (they share one).
     test._hypothesis_internal_database_key = key.encode()
     test = hseed(seed)(test)
+    if database is not None:
+        # Hypothesis's @seed turns the example database off (a seed is for
+        # reproducing, not learning); these searches are seeded *and* share a
+        # database on purpose (campaigns, the thorough profile), so it is put back.
+        test._hypothesis_internal_use_settings = settings(test._hypothesis_internal_use_settings, database=database)
     found: dict[str, Divergence] = {}
     error = None
     from hypothesis.internal.conjecture import engine
@@ -321,21 +326,59 @@ class LadderOutcome:
         return sum(s.examples for s in self.surveys.values())
 
 
-def run_ladder(spec: Any, *, profile: str, seed: int, progress: Progress = None, database: Any = None, examples: int | None = None, assume: Any = None) -> LadderOutcome:
+def run_ladder(
+    spec: Any,
+    *,
+    profile: str,
+    seed: int,
+    progress: Progress = None,
+    database: Any = None,
+    examples: int | None = None,
+    assume: Any = None,
+    rungs: Any = None,
+) -> LadderOutcome:
     """Every rung's surveys (strongest rung first), then for each class one
-    shrinking search on the strongest rung whose survey found it."""
+    shrinking search on the strongest rung whose survey found it.
+    ``rungs``: the names of the rungs to run (default all; a campaign task
+    runs one, with the same plans, seeds and budget as here)."""
+    return shrink_ladder(
+        spec, survey_ladder(spec, profile=profile, seed=seed, progress=progress, database=database, examples=examples, assume=assume, rungs=rungs), progress
+    )
+
+
+def survey_ladder(
+    spec: Any,
+    *,
+    profile: str,
+    seed: int,
+    progress: Progress = None,
+    database: Any = None,
+    examples: int | None = None,
+    assume: Any = None,
+    rungs: Any = None,
+) -> LadderOutcome:
+    """The first half of :func:`run_ladder`: every survey, nothing shrunk yet
+    (what each found is in its ``stats.silent``)."""
     from iobus_verify.reports.progress import plan as plan_runs, step
 
-    rungs = ladder(spec, profile=profile, seed=seed, database=database, examples=examples, assume=assume)
-    out = LadderOutcome(rungs, {})
-    plan_runs(progress, sum(p.examples for r in rungs for p in r.plans))
-    for rung in rungs:
+    chosen = ladder(spec, profile=profile, seed=seed, database=database, examples=examples, assume=assume)
+    if rungs is not None:
+        chosen = [r for r in chosen if r.condition.name in set(rungs)]
+    out = LadderOutcome(chosen, {})
+    plan_runs(progress, sum(p.examples for r in chosen for p in r.plans))
+    for rung in chosen:
         for plan in rung.plans:
             stats = SearchStats()  # read live by a progress bar: runs, ops, classes so far
             step(progress, f"properties: {spec.name}: {plan.name} ({plan.examples} runs of <= {plan.steps} ops, seed {seed})", watch=stats)
             out.surveys[plan.name] = survey(plan, stats)
+    return out
+
+
+def shrink_ladder(spec: Any, out: LadderOutcome, progress: Progress = None) -> LadderOutcome:
+    """The second half of :func:`run_ladder`: each class the surveys of ``out``
+    found, shrunk once on the strongest rung whose survey found it."""
     for cls in EXCEPTIONS:
-        for rung in rungs:
+        for rung in out.rungs:
             hits = [p for p in rung.plans if cls in out.surveys[p.name].stats.silent or cls in out.surveys[p.name].found]
             if not hits:
                 continue
@@ -658,7 +701,7 @@ def _database(profile: str):
     shared directory database for thorough."""
     if not budget(profile).use_database:
         return None
-    from iobus_verify.properties.campaign import default_database
+    from iobus_verify.properties.database import default_database
 
     return default_database()
 

@@ -104,6 +104,7 @@ class PhaseProgress:
         self._last_message = ""
         self._rich: Any = None
         self._task: Any = None
+        self._note = ""  # what the phase adds to the status (a campaign: ops/s, dashboard)
 
     # -- the counters ---------------------------------------------------------------------
     def _fold(self) -> None:
@@ -134,6 +135,8 @@ class PhaseProgress:
         if self.total_runs or ops or classes:
             named = ", ".join(classes[:MAX_CLASSES]) + (f" and {len(classes) - MAX_CLASSES} more" if len(classes) > MAX_CLASSES else "")
             parts.append("found: " + (named if classes else "nothing yet"))
+        if self._note:
+            parts.append(self._note)
         return ", ".join(parts)
 
     # -- the calls ------------------------------------------------------------------------
@@ -149,6 +152,13 @@ class PhaseProgress:
     def plan(self, runs: int, unit: str = "runs") -> None:
         self.total_runs = max(0, int(runs)) or None
         self.unit = unit
+        self._sync()
+
+    def note(self, text: str) -> None:
+        """Text the phase adds at the end of the status, replacing the last
+        (a campaign's tasks running, operations per second, dashboard address)."""
+        with self._lock:
+            self._note = text
         self._sync()
 
     def __call__(self, *args: Any, **kw: Any) -> None:

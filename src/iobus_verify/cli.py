@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "iobus_verify.model.fidelity:setup",
         "iobus_verify.model.fidelity:run",
     ),
+    "campaign": (
+        "search one bus for hours on a Dask cluster (local or --scheduler), written as check's report",
+        "iobus_verify.reports.campaign:setup",
+        "iobus_verify.reports.campaign:run",
+    ),
     "diff": (
         "list new, lost and changed findings between two report.json files",
         "iobus_verify.reports.diff:setup",

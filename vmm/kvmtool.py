@@ -968,7 +968,7 @@ class KvmtoolBus:
             r = None if rc == 0 else _errno(rc)
         if r is None and isinstance(victim, Mapping):  # the PCI layer forgets the erased mapping's BAR
             for b in self.bars:
-                if b.space == space and b.active and b.dev is victim.dev:
+                if b.space == space and b.active and b.dev is victim.dev and b.base == victim.low:
                     self.bars.remove(b)
                     break
         return r

@@ -987,7 +987,9 @@ class KvmtoolBus:
         overlapping the old address. The C function is void; the adapter returns
         the failing step's code."""
         bar = None
-        for b in self.bars:
+        # the C names a BAR by its number; the facade by (device, address): a mapped BAR
+        # first, then one a move unmapped (a device may hold both at one address)
+        for b in sorted(self.bars, key=lambda x: not x.active):
             if b.space == space and b.dev is dev and b.base == old_base:
                 bar = b
                 break

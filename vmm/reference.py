@@ -130,7 +130,9 @@ class RefBus:
         """The entry a relocation names (``relocate_by``); under ``device-base`` a parked one too."""
         if self.contract.relocate_by == "remove":
             return self._find(base, length)
-        for e in list(reversed(self.entries)) + self.parked:
+        # a mapped one first: under priority the newest (the visible one), else in registration order
+        live = list(reversed(self.entries)) if self.contract.overlap == "priority" else self.entries
+        for e in live + self.parked:
             if e.dev == dev and e.base == base:
                 return e
         return None

@@ -13,6 +13,13 @@ QEMU: its registered regions, not the flattened view, so that overlaps the
 priorities hide are still held). The device is told an absolute address
 (kvmtool) or pieces (QEMU): the access reports the device only, and the
 comparison does not compare bases and offsets then.
+
+Each adapter drives only what its C API can be asked (``accepts``; the op is
+skipped on both sides otherwise): kvmtool's relocation is a guest's 32-bit BAR
+write (:class:`KvmtoolAdapter`), its accesses carry a ``u32`` length; QEMU reads a
+size of ``UINT64_MAX`` as 2^64, so a length of 2^64-1 cannot be asked for.
+The historical kvmtool versions (``kvmtool_model_<commit>``) are the same adapter
+over ``KvmtoolBus(version)``.
 """
 
 from __future__ import annotations

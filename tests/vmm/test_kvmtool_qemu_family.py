@@ -222,3 +222,16 @@ def test_baseline_expects_the_hand_derived_corner_defects():
     assert corners == {k for k, (st, _) in KVMTOOL_CELLS.items() if st == "defect"}
     assert base["qemu"] == []
     assert all(f"kvmtool@{v}" in base for v in ("8682490", "c59e43a", "3e64a4a", "a83f8ed", "bea6c33", "96f0c86"))
+
+
+def test_qemu_relocation_names_the_newest_region_of_the_device_at_that_base():
+    """Two regions of one device at base 0 (sizes 0 and 1): the adapter's set_address takes the
+    newest, as the visible one is under priority; the reference's ``device-base`` does the same
+    (an earlier registration-order pick diverged here)."""
+    s = scen(("register", "mmio", "a", 0, 0), ("register", "mmio", "a", 0, 1),
+             ("relocate", "mmio", "a", 0, 0, 0), ("read", "mmio", 0, 1))
+    assert run_scenario(registry.get("qemu"), s).divergence is None
+    ref = RefBus(registry.get("qemu").contract)
+    ref.register("a", 0, 0), ref.register("a", 0, 1)
+    ref.relocate("a", 0, 0, 0)
+    assert ref.mappings() == [(0, 0, "a"), (0, 0, "a")]  # the newest (size 1) got the new size 0

@@ -968,7 +968,7 @@ class KvmtoolBus:
             r = None if rc == 0 else _errno(rc)
         if r is None and isinstance(victim, Mapping):  # the PCI layer forgets the erased mapping's BAR
             for b in self.bars:
-                if b.space == space and b.active and b.dev is victim.dev:
+                if b.space == space and b.active and b.dev is victim.dev and b.base == victim.low:
                     self.bars.remove(b)
                     break
         return r
@@ -987,7 +987,9 @@ class KvmtoolBus:
         overlapping the old address. The C function is void; the adapter returns
         the failing step's code."""
         bar = None
-        for b in self.bars:
+        # the C names a BAR by its number; the facade by (device, address): a mapped BAR
+        # first, then one a move unmapped (a device may hold both at one address)
+        for b in sorted(self.bars, key=lambda x: not x.active):
             if b.space == space and b.dev is dev and b.base == old_base:
                 bar = b
                 break

@@ -30,13 +30,27 @@ class Contract:
     ``remove_by``: removal by range matches the ``exact`` ``(base, len)``, the ``base`` alone (the
     length validated like a registration's: non-zero, not past the top, when those are rejected)
     or any ``interior`` address (``base`` is that address).
-    ``relocate_len``: a relocation's length must equal the registered one (``exact``) or is the new length (``any``).
+    ``relocate_len``: a relocation's length must equal the registered one (``exact``), is the new length (``any``),
+    or is ignored, the entry keeping its registered length (``keep``: a PCI BAR's size is the device's, a guest
+    writes only the address; kvmtool's ``pci_config_bar_wr``).
+    ``relocate_by``: a relocation names its entry as a removal does (``remove``), or by its device and
+    exact base (``device-base``: the BAR of that device, the region object; kvmtool, QEMU).
     ``relocate_absent``: relocating a range that is not mapped is an ``error``, or ``insert``-s the new
     range for the device (crosvm's BAR move: ``PciRoot`` knows the device whether or not its old BAR is mapped).
     ``relocate_reports``: a relocation returns its ``errors``, or ``nothing`` (a guest's BAR write has
     no error path: a refused move is then judged by the state it leaves, which must be unchanged).
     ``relocate_order``: a moved entry ``keep``-s its place in registration order, or becomes the ``newest``
-    (QEMU's ``set_address`` puts the region at the front of its priority group).
+    (QEMU's ``set_address`` puts the region at the front of its priority group), or the ``newest``
+    only when its base changes (``newest-if-moved``: ``memory_region_set_address`` returns early when the
+    address is unchanged, memory.c @f96b157e).
+    ``relocate_overlap``: a move onto live ranges is refused (``reject``, under ``overlap=reject``), or
+    ``park``-s them: the ranges overlapping the target are unmapped but kept, the move is made, then the
+    parked ranges overlapping the old place are mapped again; only ranges below 2^32 (what a 32-bit BAR holds)
+    are parked (a larger one is a non-PCI region: moving it is refused), and a target still overlapping
+    another range refuses the move (kvmtool's BAR reassignment, ``pci.c``
+    ``pci_config_bar_wr``: "memory regions for different devices can overlap as long as no access is made
+    to the overlapping memory regions"). A parked range is not accessed nor removed; a later move of its
+    device's range (``device-base``) finds it.
     """
 
     zero_len: str = "reject"
@@ -49,6 +63,8 @@ class Contract:
     relocate_absent: str = "error"
     relocate_reports: str = "errors"
     relocate_order: str = "keep"
+    relocate_by: str = "remove"
+    relocate_overlap: str = "reject"
 
     def differences(self, other: "Contract") -> list[str]:
         """The knobs on which two contracts differ, as ``name: mine (vs theirs)``."""
@@ -79,6 +95,7 @@ class RefBus:
         self.contract = contract
         self.width = width
         self.entries: list[Entry] = []
+        self.parked: list[Entry] = []  # relocate_overlap=park: unmapped by a move, kept for re-mapping
 
     # -- helpers ------------------------------------------------------------------
     def _valid(self, base: int, length: int) -> str | None:
@@ -106,6 +123,17 @@ class RefBus:
             if by == "base" and e.base == base:
                 return e
             if by == "interior" and e.base <= base < e.end(self.width):
+                return e
+        return None
+
+    def _find_moved(self, dev: str, base: int, length: int) -> Entry | None:
+        """The entry a relocation names (``relocate_by``); under ``device-base`` a parked one too."""
+        if self.contract.relocate_by == "remove":
+            return self._find(base, length)
+        # a mapped one first: under priority the newest (the visible one), else in registration order
+        live = list(reversed(self.entries)) if self.contract.overlap == "priority" else self.entries
+        for e in live + self.parked:
+            if e.dev == dev and e.base == base:
                 return e
         return None
 
@@ -158,27 +186,69 @@ class RefBus:
         return "ok" if self.contract.relocate_reports == "nothing" else rc
 
     def _relocate(self, dev: str, base: int, length: int, new_base: int) -> str:
-        bad = self._valid(base, length) if self.contract.remove_by == "base" else None
+        c = self.contract
+        bad = self._valid(base, length) if c.remove_by == "base" and c.relocate_by == "remove" else None
         if bad:
             return bad
-        e = self._find(base, length)
-        if e is None and self.contract.relocate_absent == "insert":
+        e = self._find_moved(dev, base, length)
+        if e is None and c.relocate_absent == "insert" and c.relocate_overlap == "park":
+            # the BAR write of a BAR not mapped is the same move: it parks what its target overlaps
+            e = Entry(dev, base, length)
+            self.parked.append(e)
+        elif e is None and c.relocate_absent == "insert":
             return self.register(dev, new_base, length)
         if e is None:
             return "absent"
-        if self.contract.relocate_len == "exact" and e.len != length:
+        if c.relocate_len == "exact" and e.len != length:
             return "length differs"
+        if c.relocate_len == "keep":
+            length = e.len
         bad = self._valid(new_base, length)
         if bad:
             return bad
-        if self.contract.overlap == "reject" and self._overlapping(new_base, length, skip=e):
+        if c.relocate_overlap == "park":
+            if e.base + e.len > self.BAR_TOP:  # a non-PCI device's region: no BAR to write
+                return "not a BAR"
+            return self._relocate_park(e, new_base, length)
+        if c.overlap == "reject" and self._overlapping(new_base, length, skip=e):
             return "overlap"
         i = self.entries.index(e)
-        if self.contract.relocate_order == "newest":
+        moved = replace(e, base=new_base, len=length)
+        if c.relocate_order == "newest" or (c.relocate_order == "newest-if-moved" and new_base != e.base):
             del self.entries[i]
-            self.entries.append(replace(e, base=new_base, len=length))
+            self.entries.append(moved)
         else:
-            self.entries[i] = replace(e, base=new_base, len=length)
+            self.entries[i] = moved
+        return "ok"
+
+    #: relocate_overlap=park: only a range a 32-bit BAR can hold is a BAR (others are non-PCI devices' regions)
+    BAR_TOP = 1 << 32
+
+    def _relocate_park(self, e: Entry, new_base: int, length: int) -> str:
+        """A BAR reassignment: unmap the mover, park the BARs overlapping its target, map it
+        there, then map again the parked BARs overlapping its old place (in the order they were
+        parked; the first that cannot be mapped stops that pass). A target still overlapping a
+        live range (a non-BAR region) refuses the move: nothing changes."""
+        was_parked = e in self.parked
+        (self.parked if was_parked else self.entries).remove(e)
+        end = min(new_base + length, 1 << self.width)
+        hit = [x for x in self.entries if x.base < end and new_base < x.end(self.width) and length and x.len and x.base + x.len <= self.BAR_TOP]
+        for x in hit:
+            self.entries.remove(x)
+            self.parked.append(x)
+        if self._overlapping(new_base, length):
+            for x in hit:
+                self.parked.remove(x)
+                self.entries.append(x)
+            (self.parked if was_parked else self.entries).append(e)
+            return "overlap"
+        self.entries.append(replace(e, base=new_base, len=length))
+        oend = e.end(self.width)
+        for x in [x for x in self.parked if x.base < oend and e.base < x.end(self.width) and e.len and x.len]:
+            if self._overlapping(x.base, x.len):
+                break
+            self.parked.remove(x)
+            self.entries.append(x)
         return "ok"
 
     def access(self, kind: str, addr: int, length: int) -> Access:

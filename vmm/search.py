@@ -93,7 +93,7 @@ class ConditionTracker:
             rngs = targets = [(b + sh, n) for b, n in op.ranges]
         elif op.op == "relocate":
             rngs = targets = [(op.new_base + sh, op.len)]
-            mover = ref._find(op.base, op.len)
+            mover = ref._find_moved(op.dev, op.base, op.len)
             live = [(e.base + sh, e.len) for e in ref.entries if e is not mover]
         else:
             rngs = []

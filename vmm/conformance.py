@@ -153,6 +153,21 @@ def load_baseline(path: Path | None) -> dict[str, dict[Key, Entry]] | None:
     return out
 
 
+def stored_witnesses(path: Path | None) -> dict[str, list[Any]]:
+    """The baseline's search witnesses per bus (scenarios), for the search to
+    replay first; a file without them (an older baseline) gives none."""
+    if path is None or not path.is_file():
+        return {}
+    from iobus_verify.model.scenario import read_json_file
+    from iobus_verify.vmm.scenario import parse_scenario
+
+    obj = read_json_file(path, "baseline")
+    return {
+        bus: [parse_scenario(e["scenario"], f"{path}: {bus} {e.get('id')}") for e in entries if isinstance(e, dict) and e.get("scenario") is not None]
+        for bus, entries in obj.get("buses", {}).items()
+    }
+
+
 def gate_of(
     bus: VmmBus, results: Sequence[Result], expected: dict[str, dict[Key, Entry]] | None, path: Path | None, cut_short: bool = False
 ) -> Gate:
@@ -171,8 +186,14 @@ def baseline_json(outcomes: Sequence[BusOutcome], profile: str, seed: int) -> di
     """A baseline expecting exactly the defects of ``outcomes``."""
     buses = {}
     for o in outcomes:
+        # a search finding keeps its witness, replayed first by the next search (see search.search)
         keys = sorted(
-            ({"id": r.id, "class": r.finding.cls, "condition": r.finding.condition} for r in o.results if r.finding is not None and not r.finding.outside_contract),
+            (
+                {"id": r.id, "class": r.finding.cls, "condition": r.finding.condition}
+                | ({"scenario": r.finding.scenario} if r.id.startswith("differential.") else {})
+                for r in o.results
+                if r.finding is not None and not r.finding.outside_contract
+            ),
             key=lambda e: (e["id"], e["class"]),
         )
         buses[o.bus.name] = keys
@@ -200,11 +221,12 @@ def run_conformance(
     else:
         chosen = list(ok.values())
     expected = load_baseline(baseline)
+    stored = stored_witnesses(baseline) if expected is not None else {}
     outcomes = []
     for bus in chosen:
         t0 = time.monotonic()
         cells = {c.name: cell(bus, c) for c in CORNERS}
-        found = search(bus, profile=profile, seed=seed, timeout_s=timeout_s)
+        found = search(bus, profile=profile, seed=seed, timeout_s=timeout_s, stored=stored.get(bus.name, ()))
         results = results_of(bus, cells, found)
         gate = gate_of(bus, results, expected, baseline, found.cut_short)
         outcomes.append(BusOutcome(bus, cells, found, results, gate, time.monotonic() - t0))

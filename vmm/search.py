@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Sequence
 
 from iobus_verify.model.cints import INT
 from iobus_verify.model.conditions import NONE, VMM_LADDER, VMM_ATOMS, Condition
@@ -387,16 +387,30 @@ def _key(d) -> tuple[str, str]:
     return d.cls.value, "access" if d.op.op in ACCESSES else d.op.op
 
 
-def _search_one(bus: VmmBus, contract: Contract, runs_per_rung: int, steps: int, seed: int, deadline: float | None):
+def _search_one(bus: VmmBus, contract: Contract, runs_per_rung: int, steps: int, seed: int, deadline: float | None, stored: Sequence[VmmScenario] = ()):
     """{(class, op kind): (rung, scenario, seconds)}: the first witness of each class
     on each kind of op (an error that changed the state on a register and on a
-    relocate are different defects), strongest rung first."""
+    relocate are different defects), strongest rung first.
+
+    ``stored``: the baseline's witnesses, replayed before any draw; one that
+    still diverges is found on its own rung, so a finding the baseline holds is
+    lost only when its stored scenario stops reproducing (a seed whose draws
+    reach the class only on a weaker rung does not move it). A drawn witness
+    on a stronger rung still replaces it."""
     probe = make(bus, "mmio")
     ops_allowed = sorted(set(probe.OPS))
     found: dict[tuple[str, str], tuple[Condition, VmmScenario, float]] = {}
     counts: dict[str, dict[str, int]] = {}
     runs = 0
     started = time.monotonic()
+    order = {r.name: i for i, r in enumerate(VMM_LADDER)}
+    for scen in stored:
+        r = run_scenario(bus, scen, contract)
+        if r.divergence is None:
+            continue
+        key, rung = _key(r.divergence), rung_of(bus, scen)
+        if key not in found or order[rung.name] < order[found[key][0].name]:
+            found[key] = (rung, scen, 0.0)
     for k, rung in enumerate(VMM_LADDER):
         tally = counts.setdefault(rung.name, {"runs": 0, "ops": 0, "accesses": 0, "diverged": 0})
         # seeded by what the search is, not by the contract's fields (a new knob must not move the draws)
@@ -420,18 +434,19 @@ def _search_one(bus: VmmBus, contract: Contract, runs_per_rung: int, steps: int,
             if r.divergence is not None:
                 tally["diverged"] += 1
                 key = _key(r.divergence)
-                if key not in found:
+                if key not in found or order[rung.name] < order[found[key][0].name]:
                     found[key] = (rung, VmmScenario(tuple(ops), vmm=bus.name), time.monotonic() - started)
     return found, runs, counts
 
 
-def search(bus: VmmBus, *, profile: str = "ci", seed: int = 0, timeout_s: float | None = None) -> SearchResult:
-    """Both searches on one bus (see the module docstring), each witness minimised."""
+def search(bus: VmmBus, *, profile: str = "ci", seed: int = 0, timeout_s: float | None = None, stored: Sequence[VmmScenario] = ()) -> SearchResult:
+    """Both searches on one bus (see the module docstring), each witness
+    minimised; ``stored`` (the baseline's defect witnesses) replayed first."""
     examples, steps = VMM_BUDGETS[profile]
     started = time.monotonic()
     deadline = None if timeout_s is None else started + timeout_s
     out: list[SearchFinding] = []
-    defects, runs1, counts = _search_one(bus, bus.contract, examples, steps, seed, deadline)
+    defects, runs1, counts = _search_one(bus, bus.contract, examples, steps, seed, deadline, stored)
     for (cls, kind), (rung, scen, secs) in defects.items():
         t0 = time.monotonic()
         small = minimise(bus, scen, (cls, kind), bus.contract, rung)

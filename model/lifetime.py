@@ -27,15 +27,20 @@ Three kinds of :class:`Fault` come out of it, each a divergence class:
   published bus, or on an older bus a reader holds and the bus has not waited
   for (no grace period since the reader took it).
 
-The VM of the reference keeps a ledger too, under the same era's caller rules,
-and a fault is a finding only where the bus under test has one the reference
-does not (the era's callers can fault on their own: in 2011 a caller destroys a
-zone even when the unregister failed and the zone is still on the bus, on the
-reference as on the bus). Faults are compared per op, like trace steps.
+The VM of the reference keeps a ledger too, under the device era's own caller
+rules (2011's for era 2011, today's for today: :data:`DEFAULT_CALLERS`), and a
+fault is a finding only where the bus under test has one the reference does
+not at that op or before (2011's callers fault on their own: a zone is
+destroyed even when the unregister failed and it is still on the bus, on the
+reference as on ``seed-2011``). Faults are compared per op, like trace steps.
 
 :class:`CallerRules` are the caller paths of one era, modelled from the code at
 the commits :data:`CALLERS` cites; the VM runs them, the bus runs its own
-unregister.
+unregister. A historical variant names its callers (``factory.callers``), so
+that the VM under test runs the callers of its commit while the reference runs
+the era's: a caller path that frees wrongly (a double destroy on every
+unregister, a destroy after a failed unregister) is then a finding of that
+variant, as a bus that frees wrongly is.
 """
 
 from __future__ import annotations

@@ -778,8 +778,9 @@ def replay(
         the_era = era or s.era or spec.era
         faults = bool(spec.accepts_alloc)
         cap = s.capacity
-        # the reference runs the tested bus's caller rules (its era's "who destroys")
-        ref_vm = VM(ref_spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=None, callers=callers_of(spec))
+        # The reference runs the era's own caller rules (2011's or today's), not the
+        # tested bus's: a caller path that frees wrongly is a finding of its variant.
+        ref_vm = VM(ref_spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=None)
         bus_vm = VM(spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=op_timeout)
         pairs.append((spec, the_era, ref_vm, bus_vm, [], [], []))
     for i, op in enumerate(s.ops):

@@ -30,6 +30,8 @@ hist-23fa      23fa2e46a555: the walk stops before destroying      LEAK (fixed b
 hist-b1cb      b1cb1fac22ab: destructor before the check again     none
 hist-xaga      a vendor mis-merge: the zone destroyed twice on     DOUBLE_FREE
                every successful unregister
+hist-5ea5-half 5ea5ca3c2b4b's bus with the callers before it (a    DOUBLE_FREE (fixed by
+               partial backport, not a stored tree): both destroy  taking both halves)
 hist-5ea5      5ea5ca3c2b4b: the bus destroys what it unregisters  none
 hist-today     today's ``upstream`` (linux-next 03b9d314)          none
 =============  =================================================  ==========================
@@ -186,6 +188,13 @@ HIST_5EA5 = Variant(
     destroys_target=True,
 )
 
+#: Not a stored tree: the kvm_main.c half of 5ea5ca3c2b4b without its
+#: coalesced_mmio.c/eventfd.c half (a partial backport): the bus destroys what it
+#: unregisters and the callers of 5d3c4c79384a still destroy it after the
+#: unregister: every successful unregister destroys the device twice
+#: (kernel-history.md, 5ea5ca3c2b4b: "a caller that still destroys ... shows count 2").
+HIST_5EA5_HALF = replace(HIST_5EA5, name="hist-5ea5-half", summary="5ea5ca3c2b4b's bus with the callers before it (a partial backport, not a stored tree): both destroy")
+
 #: Today: the project's ``upstream`` variant (``ColinIanKing/linux-next`` @
 #: 03b9d3141510e2d2d83eea1f60c18467b01b9ac2, with 7d9a0273c459's call_srcu on
 #: register, which frees only the old array and so changes no device's life).
@@ -201,6 +210,7 @@ MEMBERS: tuple[tuple[Variant, str], ...] = (
     (HIST_23FA, "23fa"),
     (HIST_B1CB, "5d3c"),
     (HIST_XAGA, "xaga"),
+    (HIST_5EA5_HALF, "5d3c"),
     (HIST_5EA5, "today"),
     (HIST_TODAY, "today"),
 )

@@ -348,6 +348,10 @@ class Ledger:
                     h.drained = True
 
     # -- leaks ----------------------------------------------------------------------
+    def alive(self) -> bool:
+        """Some tracked device is neither destroyed nor already reported leaked."""
+        return any(not r.destroyed and not r.leaked for r in self.records.values())
+
     def check_leaks(self, reachable: Callable[[Any], bool], site: str = "unreachable") -> None:
         """Every tracked device that nothing reaches and nobody destroyed is leaked (once)."""
         for rec in self.records.values():

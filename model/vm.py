@@ -47,8 +47,8 @@ Destructors follow the era's caller rules (:mod:`iobus_verify.model.lifetime`,
 ``kvm_iodevice_destructor`` on a zone), whatever the unregister returned, and
 the coalesced-MMIO walk's handling of a failed unregister is the era's; from
 5ea5ca3c2b4b on the bus unregister destroys the device (a bus that returns 0
-without destroying and does not declare ``destroys_on_unregister``, such as
-the pre-patch linear reference, is completed by the VM), and after a failed
+without destroying and does not declare ``destroys_on_unregister`` either way,
+such as the pre-patch linear reference, is completed by the VM), and after a failed
 unregister the callers do nothing more.
 
 Every VM keeps a lifetime :class:`~iobus_verify.model.lifetime.Ledger` of the
@@ -273,12 +273,18 @@ class VM:
     def _vm_held(self) -> list[Any]:
         return [*self.ioeventfds, *self.zones]  # kvm->ioeventfds, kvm->coalesced_zones
 
-    def _reachable(self, dev: Any) -> bool:
+    def _reachable_ids(self) -> set[int]:
+        """What can still reach a device: the VM's lists, the published buses, the
+        readers that hold an older bus not yet waited for (ids of the devices)."""
         if self.dead is not None:
-            return False
-        if any(d is dev for d in self._vm_held()) or self._published_on(dev) is not None:
-            return True
-        return any(not h.drained and any(d is dev for d in h.devices) for h in self.ledger.holds)
+            return set()
+        out = {id(d) for d in self._vm_held()}
+        for b in BUSES:
+            out.update(id(d) for d in self.devices_on(b))
+        for h in self.ledger.holds:
+            if not h.drained:
+                out.update(id(d) for d in h.devices)
+        return out
 
     def _implicit_sync(self, bus: str, rc: int) -> None:
         # A bus that does not report its SRCU events: a change it made was
@@ -318,10 +324,12 @@ class VM:
             self._view[bus] = [d for d in self._view[bus] if d is not dev]
         self.ledger.note("unregistered", dev, f"{bus} rc {rc}")
         self._implicit_sync(bus, rc)
-        if self.callers.bus_destroys and rc == 0 and not getattr(self.buses[bus], "destroys_on_unregister", False):
+        if self.callers.bus_destroys and rc == 0 and getattr(self.buses[bus], "destroys_on_unregister", None) is None:
             # Since 5ea5ca3c2b4b kvm_io_bus_unregister_dev destroys the device it
-            # removed; a bus that returned 0 without doing so and does not claim
-            # to (the pre-patch reference, a plugin) is completed here.
+            # removed; a bus that returned 0 without doing so and says nothing
+            # about it (the pre-patch reference, a plugin) is completed here. A
+            # bus that declares it does not destroy (a range bus of an older
+            # commit) is taken at its word: under these callers nobody does.
             if getattr(dev, "destroyed", True) is False:
                 with self.ledger.acting("vm:completes the era's bus destroy"):
                     dev.destructor()
@@ -360,7 +368,9 @@ class VM:
         if error is not None:
             self.broken = error
             return Step(rc=0, error=error)
-        self.ledger.check_leaks(self._reachable)
+        if self.ledger.alive():
+            reach = self._reachable_ids()
+            self.ledger.check_leaks(lambda d: id(d) in reach)
         log = tuple((owner, e) for owner, lg in self._logs.items() for e in lg[marks.get(owner, 0) :])
         first = self._accepted[0] if self._accepted else None
         return Step(

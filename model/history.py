@@ -237,3 +237,12 @@ def named_buses() -> dict[str, Any]:
         v.name: NamedBus(v.name, v.summary, factory_for(v, callers), v.capacity, era="today", family=FAMILY)
         for v, callers in MEMBERS
     }
+
+
+def _register() -> None:
+    from iobus_verify.model.sorted_bus import REGISTRY
+
+    REGISTRY.update(named_buses())
+
+
+_register()

@@ -378,15 +378,7 @@ def _registry() -> dict[str, NamedBus]:
         SEED_2011.name: NamedBus(SEED_2011.name, SEED_2011.summary, _range_factory(SEED_2011), SEED_2011.capacity, era="2011"),
         UPSTREAM.name: NamedBus(UPSTREAM.name, UPSTREAM.summary, _range_factory(UPSTREAM), UPSTREAM.capacity),
         "fixed": NamedBus("fixed", FIXED_SUMMARY, FixedBus, NR_IOBUS_DEVS_TODAY),
-        # the family "history" (opt-in): the bus and its callers at each commit since 2014
-        **_history(),
     }
-
-
-def _history() -> dict[str, NamedBus]:
-    from iobus_verify.model.history import named_buses
-
-    return named_buses()
 
 
 #: Every named bus, the linear reference included.
@@ -409,3 +401,8 @@ def families() -> tuple[str, ...]:
 
 #: The named variants of the main job (the reference excluded).
 VARIANTS: dict[str, NamedBus] = family_variants()
+
+# The family "history" (opt-in): the bus and its callers at each commit since 2014.
+# model/history.py adds its members to REGISTRY when imported (it needs this
+# module's Variant and RangeBus, so it is imported last).
+from iobus_verify.model import history as _history  # noqa: E402,F401

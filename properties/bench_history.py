@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
     p.add_argument("--capacity", type=int, default=None, help="bus capacity (default: the ci profile's small capacity)")
     p.add_argument("--skip-after", action="store_true", help="measure the versions before the fixes only")
+    p.add_argument("--skip-before", action="store_true", help="check the versions after the fixes only")
     args = p.parse_args(argv)
     cap = args.capacity if args.capacity is not None else budget("ci").small_capacity
     seeds = range(args.seeds)
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ci budget, capacity {cap}, seeds 0..{args.seeds - 1}; load average at start {os.getloadavg()[0]:.1f}")
     print(f"{'before the fix':<16}{'class':<16}{'found':>7}{'ops median':>12}{'(min-max)':>14}{'s median':>10}   {'after the fix':<14}{'found':>7}  fix")
     for before, after, cls, fix in PAIRS:
-        got = [detect(before, cls, s, cap) for s in seeds]
+        got = [] if args.skip_before else [detect(before, cls, s, cap) for s in seeds]
         ops = [o for o, _ in got if o is not None]
         secs = [t for _, t in got if t is not None]
         if args.skip_after:

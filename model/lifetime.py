@@ -234,14 +234,12 @@ class Ledger:
     The VM tells it who acts (:meth:`acting`), what it creates
     (:meth:`created`), registers and unregisters; devices report their
     destructor runs (:meth:`destroyed`) and callbacks (:meth:`reached`); buses
-    report ``publish``/``sync`` through :meth:`srcu`. ``reach(dev)`` is the
-    VM's answer to "can a reader reach this device now, and how" (on the
-    published bus, or only through a hold); ``held()`` the devices the VM
-    itself keeps in its lists."""
+    report ``publish``/``sync`` through :meth:`srcu`. ``published(dev)`` is
+    the VM's answer to "which published bus holds this device now" (None:
+    none); the VM passes what can still reach a device to :meth:`check_leaks`."""
 
-    def __init__(self, published: Callable[[Any], str | None], held: Callable[[], list[Any]]):
+    def __init__(self, published: Callable[[Any], str | None]):
         self._published = published
-        self._held = held
         self.op = -1
         self.records: dict[int, _Record] = {}
         self.events: list[LedgerEvent] = []

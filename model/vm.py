@@ -197,7 +197,7 @@ class VM:
         self.op_timeout = op_timeout
         use_alloc = alloc_faults and getattr(spec, "accepts_alloc", False)
         self.allocs: dict[str, FailNth] = {b: FailNth() for b in BUSES} if use_alloc else {}
-        self.ledger = Ledger(self._published_on, self._vm_held)
+        self.ledger = Ledger(self._published_on)
         self.buses: dict[str, Any] = {b: self._make_bus(spec, capacity, self.allocs.get(b)) for b in BUSES}
         # A bus that reports its SRCU events (publish, sync) gets the ledger's hook;
         # for any other bus a successful register/unregister is publish + sync.

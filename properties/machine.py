@@ -223,7 +223,12 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.focus = "mmio"
             self.steps_ref: list[Any] = []
             self.diverged = False  # after a run's first trace divergence traces are not compared
-            self.ledger_diverged = False  # after its first lifetime divergence ledgers are not compared
+            # after its first lifetime divergence ledgers are not compared; a search
+            # in which only trace classes raise (check's shrinking of a trace
+            # finding) has no use for them at all: after the trace divergence the
+            # bus is not run on, as before the ledgers existed
+            raising = config.raising
+            self.ledger_diverged = raising is not None and not (set(raising) & set(LIFETIME_CLASSES))
             self.ref_seen: set = set()  # the reference's lifetime fault keys so far
             self.dead = False  # destroy_vm ran: every later rule is a no-op
             self.holds = {b: 0 for b in BUSES}

@@ -97,6 +97,8 @@ class SearchPlan:
     shrink_seconds: float | None = None
     #: the ladder rung every drawn scenario satisfies (None: unrestricted)
     condition: Any = None
+    #: a cap on successful shrinks (machine-independent; see profiles.Budget)
+    max_shrinks: int | None = None
 
     @property
     def key(self) -> str:
@@ -119,7 +121,7 @@ def survey(plan: SearchPlan, stats: SearchStats | None = None) -> SearchOutcome:
     stats = stats or SearchStats()
     t0 = time.perf_counter()
     view = None if plan.database is None else _SurveyView(plan.database, plan.key)
-    found, error = _hypothesis_search(plan.config(frozenset()), stats, plan.seed, plan.examples, plan.steps, view, plan.key, plan.shrink_seconds)
+    found, error = _hypothesis_search(plan.config(frozenset()), stats, plan.seed, plan.examples, plan.steps, view, plan.key, plan.shrink_seconds, plan.max_shrinks)
     return SearchOutcome(plan.name, found, stats, time.perf_counter() - t0, plan.examples, error)
 
 
@@ -135,7 +137,7 @@ def shrink(plan: SearchPlan, so: SearchOutcome, classes: Any = None) -> SearchOu
     for cls in [c for c in EXCEPTIONS if c in so.stats.silent and (classes is None or c in classes)]:
         one = SearchStats()
         got, err = _hypothesis_search(
-            plan.config(frozenset({cls})), one, plan.seed, plan.examples, plan.steps, plan.database, f"{plan.key}:{cls}", plan.shrink_seconds
+            plan.config(frozenset({cls})), one, plan.seed, plan.examples, plan.steps, plan.database, f"{plan.key}:{cls}", plan.shrink_seconds, plan.max_shrinks
         )
         ops += one.ops
         error = error or err
@@ -159,6 +161,7 @@ def search(
     op_timeout: float = 5.0,
     stats: SearchStats | None = None,
     shrink_seconds: float | None = None,
+    max_shrinks: int | None = None,
 ) -> SearchOutcome:
     """One seeded search of the differential machine: a :func:`survey`, then
     one shrinking search per class found (:func:`shrink`).
@@ -172,7 +175,7 @@ def search(
     failing, replayable scenario, only perhaps not the least (the deterministic
     minimiser reduces it further).
     """
-    plan = SearchPlan(spec, name, seed, examples, steps, capacity, database, op_timeout, shrink_seconds)
+    plan = SearchPlan(spec, name, seed, examples, steps, capacity, database, op_timeout, shrink_seconds, max_shrinks=max_shrinks)
     return shrink(plan, survey(plan, stats))
 
 
@@ -199,7 +202,7 @@ class _SurveyView(ExampleDatabase):
 
 
 def _hypothesis_search(
-    config: MachineConfig, stats: SearchStats, seed: Any, examples: int, steps: int, database: Any, key: str, shrink_seconds: float | None
+    config: MachineConfig, stats: SearchStats, seed: Any, examples: int, steps: int, database: Any, key: str, shrink_seconds: float | None, max_shrinks: int | None = None
 ) -> tuple[dict[str, Divergence], str | None]:
     """One Hypothesis run of the machine: the raised divergences by class (the
     fewest operations per class), and the text of any other failure."""
@@ -232,9 +235,11 @@ def _hypothesis_search(
     error = None
     from hypothesis.internal.conjecture import engine
 
-    saved = engine.MAX_SHRINKING_SECONDS
+    saved, saved_shrinks = engine.MAX_SHRINKING_SECONDS, engine.MAX_SHRINKS
     if shrink_seconds is not None:
         engine.MAX_SHRINKING_SECONDS = shrink_seconds
+    if max_shrinks is not None:
+        engine.MAX_SHRINKS = max_shrinks
     try:
         test()
     except BaseException as exc:  # noqa: BLE001 - sorted out below
@@ -250,7 +255,7 @@ def _hypothesis_search(
             else:
                 error = f"{type(leaf).__name__}: {leaf}"
     finally:
-        engine.MAX_SHRINKING_SECONDS = saved
+        engine.MAX_SHRINKING_SECONDS, engine.MAX_SHRINKS = saved, saved_shrinks
     return found, error
 
 
@@ -297,7 +302,7 @@ def ladder(spec: Any, *, profile: str, seed: int, database: Any = None, examples
         layout = [("full", None, max(1, (n * 2) // 3)), ("small-capacity", b.small_capacity, max(1, n // 3))]
         plans = tuple(
             SearchPlan(
-                spec, f"{rung.name}:{name}", f"{seed}:{rung.name}:{name}", k, b.steps, cap, database, shrink_seconds=b.shrink_seconds, condition=rung
+                spec, f"{rung.name}:{name}", f"{seed}:{rung.name}:{name}", k, b.steps, cap, database, shrink_seconds=b.shrink_seconds, condition=rung, max_shrinks=b.max_shrinks
             )
             for name, cap, k in layout
         )

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 from iobus_verify.errors import UsageError
-from iobus_verify.model.cbus import BusCrashed, BusDead, BusHung, load, shutdown_workers
+from iobus_verify.model.cbus import BusCrashed, BusDead, BusHung, load
 from iobus_verify.model.linear_bus import LinearBus
 from iobus_verify.model.protocol import ENOENT, ENOSPC, EOPNOTSUPP, FailNth
 from iobus_verify.model.sorted_bus import SEED_2011, RangeBus
@@ -35,15 +35,8 @@ pytestmark = pytest.mark.skipif(_NO_CC, reason="no C compiler (cc or $CC) found:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    old = os.environ.get("IOBUS_VERIFY_CACHE_DIR")
-    os.environ["IOBUS_VERIFY_CACHE_DIR"] = str(tmp_path_factory.mktemp("c-cache"))
-    yield
-    shutdown_workers()
-    if old is None:
-        del os.environ["IOBUS_VERIFY_CACHE_DIR"]
-    else:
-        os.environ["IOBUS_VERIFY_CACHE_DIR"] = old
+def _cache(build_cache):
+    return build_cache
 
 
 @pytest.fixture(scope="module")

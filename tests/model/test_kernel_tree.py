@@ -20,7 +20,6 @@ import pytest
 
 from iobus_verify.cli import main
 from iobus_verify.errors import UsageError
-from iobus_verify.model.cbus import shutdown_workers
 from iobus_verify.model.spec import resolve
 from iobus_verify.model.vm import replay, run_scenario
 
@@ -34,15 +33,8 @@ pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is No
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    old = os.environ.get("IOBUS_VERIFY_CACHE_DIR")
-    os.environ["IOBUS_VERIFY_CACHE_DIR"] = str(tmp_path_factory.mktemp("k-cache"))
-    yield
-    shutdown_workers()
-    if old is None:
-        del os.environ["IOBUS_VERIFY_CACHE_DIR"]
-    else:
-        os.environ["IOBUS_VERIFY_CACHE_DIR"] = old
+def _cache(build_cache):
+    return build_cache
 
 
 def _copy(tree: Path, tmp_path: Path, name: str) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from iobus_verify.errors import UsageError
-from iobus_verify.model.cbus import cargo, shutdown_workers
+from iobus_verify.model.cbus import cargo
 from iobus_verify.model.protocol import ENOENT, EOPNOTSUPP
 from iobus_verify.model.spec import resolve
 
@@ -35,16 +35,8 @@ pytestmark = pytest.mark.skipif(_NO_CARGO, reason="no cargo ($CARGO or cargo) fo
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    old = os.environ.get("IOBUS_VERIFY_CACHE_DIR")
-    path = tmp_path_factory.mktemp("rust-cache")
-    os.environ["IOBUS_VERIFY_CACHE_DIR"] = str(path)
-    yield path
-    shutdown_workers()
-    if old is None:
-        del os.environ["IOBUS_VERIFY_CACHE_DIR"]
-    else:
-        os.environ["IOBUS_VERIFY_CACHE_DIR"] = old
+def cache(build_cache):
+    return build_cache
 
 
 @pytest.fixture(scope="module")

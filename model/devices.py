@@ -123,6 +123,9 @@ class Device:
     """Common plumbing: ids, the log, the observer hook, the era."""
 
     ioeventfd = False
+    #: the VM's lifetime ledger (model.lifetime.Ledger) when the VM tracks this
+    #: device: callbacks into a destroyed device and destructor runs are reported
+    ledger: Any = None
 
     def __init__(self, dev_id: str, owner: str | None = None, *, era: str = "today", log: list | None = None):
         self.id = dev_id
@@ -135,13 +138,20 @@ class Device:
         return f"<{type(self).__name__} {self.id}>"
 
     # the protocol methods; subclasses implement _write/_read
+    def _touched(self) -> None:
+        # A callback into a freed device: the ledger decides whether it is one.
+        if self.ledger is not None and getattr(self, "destroyed", False):
+            self.ledger.reached(self)
+
     def write(self, addr: int, length: int, data: bytes) -> int:
+        self._touched()
         rc = self._write(addr, length, data)
         if rc == 0 and self.observer is not None:
             self.observer(self)
         return rc
 
     def read(self, addr: int, length: int) -> tuple[int, bytes]:
+        self._touched()
         rc, out = self._read(addr, length)
         if rc == 0 and self.observer is not None:
             self.observer(self)
@@ -735,6 +745,8 @@ class CoalescedZone(Device):
         return 0
 
     def destructor(self) -> None:
+        if self.ledger is not None:
+            self.ledger.destroyed(self)  # who, when, and whether a reader may still reach it
         if self.destroyed:
             self._note("destroyed-again", self.addr, self.bus_len, None, f"{self.id}: double destroy (a kernel double free)")
             return
@@ -809,6 +821,8 @@ class Ioeventfd(Device):
         return 0
 
     def destructor(self) -> None:
+        if self.ledger is not None:
+            self.ledger.destroyed(self)  # who, when, and whether a reader may still reach it
         if self.destroyed:
             self._note("destroyed-again", self.addr, self.len, None, f"{self.id}: double destroy (a kernel double free)")
             return

@@ -4,6 +4,12 @@ under test differs from the reference's.
 :func:`classify` looks at one op and the two steps, in this order:
 
 1. ``ERROR``: the bus under test raised or hung (``bus_step.error``).
+1b. Lifetime classes (:mod:`iobus_verify.model.lifetime`): a fault of the bus's
+   ledger at this op that the reference's ledger did not have (at this op, or
+   before it: ``ref_seen``), most severe first: ``DOUBLE_FREE``,
+   ``USE_AFTER_FREE``, ``LEAK``. They come before the others because a
+   lifetime fault is the worse news and usually arrives on the same op as the
+   REGISTRATION divergence that caused it (a dropped bus).
 2. Registration-type ops (``create_irqchip``, ``create_pit2``, ``ioeventfd``,
    ``coalesced_mmio``, ``probe``, ``fail_alloc``): ``REGISTRATION`` when the
    result or the log differ (the log holds each bus call's result and the
@@ -30,7 +36,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Mapping
 
-REGISTRATION_OPS = ("create_irqchip", "create_pit2", "ioeventfd", "coalesced_mmio", "probe", "fail_alloc")
+REGISTRATION_OPS = ("create_irqchip", "create_pit2", "ioeventfd", "coalesced_mmio", "probe", "fail_alloc", "hold_bus", "release_bus", "destroy_vm")
 ACCESS_OPS = ("write", "read")
 
 
@@ -43,6 +49,13 @@ class DivergenceClass(enum.Enum):
     DATA = "DATA"  #: same owner, different rc, data or log
     REGISTRATION = "REGISTRATION"  #: register/unregister/assign/irqchip/... results differ
     ERROR = "ERROR"  #: the bus under test raised or hung
+    LEAK = "LEAK"  #: a device nothing reaches any more was never destroyed
+    DOUBLE_FREE = "DOUBLE_FREE"  #: a device destroyed twice
+    USE_AFTER_FREE = "USE_AFTER_FREE"  #: a destroyed device reached, or destroyed while a reader may reach it
+
+
+#: The lifetime classes (compared on the ledgers, not on the trace).
+LIFETIME = (DivergenceClass.DOUBLE_FREE, DivergenceClass.USE_AFTER_FREE, DivergenceClass.LEAK)
 
 
 def _kind(op: Any) -> str:
@@ -56,12 +69,45 @@ def _log_entries(step: Any) -> tuple:
     return tuple(step.log)
 
 
-def classify(op: Any, ref_step: Any, bus_step: Any) -> DivergenceClass | None:
+def lifetime_fault(ref_step: Any, bus_step: Any, ref_seen: Any = ()) -> Any:
+    """The bus's most severe lifetime fault on this op that the reference's
+    ledger lacks (``ref_seen``: the reference's fault keys of earlier ops), or None."""
+    from iobus_verify.model.lifetime import new_faults
+
+    got = new_faults(tuple(getattr(ref_step, "faults", ())), tuple(getattr(bus_step, "faults", ())), set(ref_seen))
+    return got[0] if got else None
+
+
+def fault_keys(step: Any) -> set:
+    """The ``(class, device)`` keys of a step's lifetime faults."""
+    return {f.key for f in getattr(step, "faults", ())}
+
+
+def classify(op: Any, ref_step: Any, bus_step: Any, ref_seen: Any = ()) -> DivergenceClass | None:
     """The class of the divergence of ``bus_step`` from ``ref_step`` on ``op``
-    (an Op or its JSON dict), or None when they agree."""
+    (an Op or its JSON dict), or None when they agree. ``ref_seen``: the
+    reference's lifetime fault keys of the earlier ops."""
+    if bus_step.error:
+        return DivergenceClass.ERROR
+    fault = lifetime_fault(ref_step, bus_step, ref_seen)
+    if fault is not None:
+        return DivergenceClass(fault.cls)
+    return classify_trace(op, ref_step, bus_step)
+
+
+def classify_trace(op: Any, ref_step: Any, bus_step: Any) -> DivergenceClass | None:
+    """The trace classes alone (ERROR, REGISTRATION, MISSED ... DATA): what
+    :func:`classify` says when the ledgers agree."""
     if bus_step.error:
         return DivergenceClass.ERROR
     kind = _kind(op)
+    if kind == "destroy_vm":
+        # The teardown's order (array order: sorted on a range bus, registration
+        # order on the linear one) is seen by nobody: the guest is gone. What
+        # was destroyed is compared, as a multiset; how well is the ledger's.
+        if ref_step.rc != bus_step.rc or sorted(map(repr, _log_entries(ref_step))) != sorted(map(repr, _log_entries(bus_step))):
+            return DivergenceClass.REGISTRATION
+        return None
     if kind not in ACCESS_OPS:
         if ref_step.rc != bus_step.rc or _log_entries(ref_step) != _log_entries(bus_step):
             return DivergenceClass.REGISTRATION
@@ -142,14 +188,18 @@ def _who(step: Any) -> str:
     return text
 
 
-def explain(op: Any, ref_step: Any, bus_step: Any) -> str | None:
+def explain(op: Any, ref_step: Any, bus_step: Any, ref_seen: Any = ()) -> str | None:
     """A one-line explanation of the divergence on ``op``, or None: the class,
-    then what the reference did and what the bus did, in words."""
-    cls = classify(op, ref_step, bus_step)
+    then what the reference did and what the bus did, in words (for a lifetime
+    class: the device, how, the op that created it and every destroy, by whom)."""
+    cls = classify(op, ref_step, bus_step, ref_seen)
     if cls is None:
         return None
     if cls is DivergenceClass.ERROR:
         return f"ERROR: {bus_step.error}"
+    if cls in LIFETIME:
+        f = lifetime_fault(ref_step, bus_step, ref_seen)
+        return f.show() + "; the reference's ledger has no such fault"
     logs = log_difference(ref_step, bus_step)
     if cls is DivergenceClass.REGISTRATION:
         return f"REGISTRATION: reference rc {ref_step.rc}, bus rc {bus_step.rc}" + (f"; {logs}" if logs else "")

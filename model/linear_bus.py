@@ -112,6 +112,14 @@ class LinearBus(OfferingBus):
     def ranges(self) -> list[tuple[int, int, Any]]:
         return list(self._devs)
 
+    def destroy(self) -> None:
+        """The pre-patch ``kvm_io_bus_destroy`` (VM teardown): every device's
+        destructor, in array order (both eras)."""
+        for e in list(self._devs):  # C: for (i = 0; i < bus->dev_count; i++) kvm_iodevice_destructor(pos)
+            fn = getattr(e[2], "destructor", None)
+            if fn is not None:
+                fn()
+
 
 def linear_factory(capacity: int | None = None, *, alloc: AllocationHook = always_allocate, era: str = "today") -> LinearBus:
     return LinearBus(capacity, era=era, alloc=alloc)

@@ -7,8 +7,12 @@ each bus, as ``rc`` (errno name), the device that handled the op and the data a
 read returned, with the divergence class marked. A bus whose trace equals the
 reference's is also checked against the ``ranges()`` invariants the machine
 checks (the registered set, the capacity, the array order), so a scenario the
-suite reported for ``property.invariant.*`` replays here too. ``--json``
-prints the same as one JSON object. Exit status: 0 when no bus diverges, 1
+suite reported for ``property.invariant.*`` replays here too. Under each
+step the lifetime ledger's events of that op are shown (a device destroyed,
+and by whom: ``vm:<caller path>`` or ``bus:<bus path>``; freed; reached after
+it was destroyed; a fault), and the summary gives, for every bus with a
+lifetime class, each device's life: created at, destroyed by, reached after
+destroy. ``--json`` prints the same as one JSON object. Exit status: 0 when no bus diverges, 1
 when one does, 2 on bad input (the CLI turns :class:`UsageError` into 2).
 """
 
@@ -23,7 +27,7 @@ from iobus_verify.model.protocol import errno_name
 
 
 def setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", metavar="SCENARIO.json", help="an iobus-scenario/1 file")
+    p.add_argument("scenario", metavar="SCENARIO.json", help="an iobus-scenario file (version 1 or 2)")
     p.add_argument(
         "--bus",
         action="append",
@@ -68,10 +72,18 @@ def notes(scenario: Any, specs: list[Any], assume: str | None, era: str | None =
     return out
 
 
+#: the ledger events a trace line shows (the rest: created, registered, publish, sync... are in --json)
+_SHOWN = ("destroyed", "freed", "reached")
+
+
 def _step_json(step: Any, cls: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"rc": step.rc, "device": step.device, "data": step.data}
     if step.error:
         out["error"] = step.error
+    if getattr(step, "ledger", ()):
+        out["ledger"] = [{"what": e.what, "device": e.dev, "by": e.by, "detail": e.detail} for e in step.ledger]
+    if getattr(step, "faults", ()):
+        out["faults"] = [{"class": f.cls, "device": f.dev, "site": f.site, "detail": f.detail} for f in step.faults]
     if cls is not None:
         out["class"] = cls.value
     return out
@@ -126,6 +138,7 @@ def to_json(result: Any, source: str, broken: dict[str, tuple[str, str]] | None 
                 "diverged": b.diverged or b.bus in broken,
                 "divergences": [{"op": i, "class": c.value} for i, c in b.divergences()],
                 "invariant": None if b.bus not in broken else {"class": broken[b.bus][0], "explanation": broken[b.bus][1]},
+                "ledger": lives(b.trace),
             }
             for b in result.buses
         ],
@@ -138,22 +151,68 @@ def _header(scenario: Any, source: str, buses: list[tuple[str, str]]) -> str:
     return f"replay {source}: {len(scenario.ops)} ops; reference linear; buses " + ", ".join(f"{b} (era {e})" for b, e in buses)
 
 
+def _ledger_lines(step: Any, width: int) -> list[str]:
+    """The step's ledger events worth a line: destroys (by whom), frees, reaches, faults."""
+    pad = " " * (width + 6)
+    out = [f"{pad}ledger: {e.dev} {e.what}" + (f" by {e.by}" if e.what != "reached" else f" ({e.detail})") for e in getattr(step, "ledger", ()) if e.what in _SHOWN]
+    out += [f"{pad}fault: {f.cls} {f.dev} ({f.site}): {f.detail}" for f in getattr(step, "faults", ())]
+    return out
+
+
 def _op_lines(i: int, op: Any, rows: list[tuple[str, str, Any, Any, Any]], width: int) -> list[str]:
-    """One op's block: the reference once per era, then each bus with its class."""
+    """One op's block: the reference once per era, then each bus with its class,
+    each followed by its ledger events of the op."""
     lines = [f"op {i}: {op.describe()}"]
     seen = []
     for _, era, ref_step, _, _ in rows:
         if era not in seen:
             seen.append(era)
             lines.append(f"    {('linear (' + era + ')'):<{width}}  {_cell(ref_step)}")
+            lines += _ledger_lines(ref_step, width)
     for bus, _, _, bus_step, cls in rows:
         mark = f"   <-- {cls.value}" if cls is not None else ""
         lines.append(f"    {bus:<{width}}  {_cell(bus_step)}{mark}")
+        lines += _ledger_lines(bus_step, width)
     return lines
+
+
+def lives(trace: Any) -> dict[str, dict[str, Any]]:
+    """Each tracked device's life in a trace, from its steps' ledger events:
+    the op that created it, every destroy (op, by whom), the ops at which a
+    callback or walk reached it after it was destroyed, and its faults."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, step in enumerate(trace.steps):
+        for e in getattr(step, "ledger", ()):
+            if e.what == "created":
+                out[e.dev] = {"created": i, "destroyed": [], "reached_after_destroy": [], "faults": []}
+            life = out.get(e.dev)
+            if life is None:
+                continue
+            if e.what in ("destroyed", "freed"):
+                life["destroyed"].append({"op": i, "by": e.by, "how": e.what})
+            elif e.what == "reached":
+                life["reached_after_destroy"].append({"op": i, "how": e.detail})
+        for f in getattr(step, "faults", ()):
+            if f.dev in out:
+                out[f.dev]["faults"].append({"op": i, "class": f.cls, "site": f.site})
+    return out
+
+
+def _life_line(dev: str, life: dict[str, Any]) -> str:
+    gone = "; ".join(f"{d['how']} at op {d['op']} by {d['by']}" for d in life["destroyed"]) or "never destroyed"
+    text = f"    {dev}: created at op {life['created']}; {gone}"
+    if life["reached_after_destroy"]:
+        text += "; reached after destroy at op " + ", ".join(f"{r['op']} ({r['how']})" for r in life["reached_after_destroy"])
+    if life["faults"]:
+        text += "; " + ", ".join(f"{f['class']} at op {f['op']} ({f['site']})" for f in life["faults"])
+    return text
 
 
 def _width(buses: list[tuple[str, str]]) -> int:
     return max([len(f"linear ({e})") for _, e in buses] + [len(b) for b, _ in buses] + [8])
+
+
+_LIFETIME = ("LEAK", "DOUBLE_FREE", "USE_AFTER_FREE")
 
 
 def _summary(result: Any, broken: dict[str, tuple[str, str]]) -> list[str]:
@@ -163,6 +222,11 @@ def _summary(result: Any, broken: dict[str, tuple[str, str]]) -> list[str]:
         if divs:
             shown = ", ".join(f"{c.value} at op {i}" for i, c in divs[:8]) + (" ..." if len(divs) > 8 else "")
             lines.append(f"{b.bus}: {len(divs)} diverging op(s): {shown}")
+        if any(c is not None and c.value in _LIFETIME for _, c in divs):
+            lines.append(f"{b.bus}: ledger (every tracked device's life on this bus's VM):")
+            lines += [_life_line(dev, life) for dev, life in lives(b.trace).items()]
+        if divs:
+            pass
         elif b.bus in broken:
             cls, why = broken[b.bus]
             lines.append(f"{b.bus}: same trace, but {cls} broken at {why}")

@@ -1,9 +1,14 @@
-"""The ``iobus-scenario/1`` format: a replayable sequence of VM operations.
+"""The ``iobus-scenario`` format: a replayable sequence of VM operations.
 
 A scenario is a JSON object::
 
-    {"schema": "iobus-scenario/1", "ops": [...], "era": "2011"|"today",
+    {"schema": "iobus-scenario/2", "ops": [...], "era": "2011"|"today",
      "capacity": N, "meta": {...}}
+
+Version 2 adds the teardown ops (``destroy_vm``, ``hold_bus``,
+``release_bus``); version 1 files (every op but those) are still read, and a
+scenario without a teardown op is still written as version 1, so that the
+files written before version 2 stay byte for byte what they were.
 
 ``era``, ``capacity`` and ``meta`` are optional. Integers are JSON integers
 (addresses u64, lengths C ``int``, zone sizes ``__u32``), data hex strings.
@@ -22,6 +27,9 @@ The ops (``schemas/iobus-scenario-1.schema.json`` is the normative form)::
     {"op": "write", "bus": B, "addr": A, "len": N, "data": "hex"}  (exactly N bytes; "" or absent if N <= 0)
     {"op": "read", "bus": B, "addr": A, "len": N}
     {"op": "fail_alloc", "bus": B}
+    {"op": "hold_bus", "bus": B}     (version 2: a reader enters the SRCU read side and loads the bus pointer)
+    {"op": "release_bus", "bus": B}  (version 2: the oldest such reader leaves)
+    {"op": "destroy_vm"}             (version 2: the VM's teardown; the last op of a scenario)
 
 A coalesced ``unregister`` is the kernel's: it removes every zone that
 contains ``(addr, size)``; with only ``id`` it uses that zone's own range.
@@ -42,8 +50,17 @@ from typing import Any, Mapping
 
 from iobus_verify.errors import UsageError
 
-SCHEMA_ID = "iobus-scenario/1"
-SCHEMA_PATH = Path(__file__).with_name("schemas") / "iobus-scenario-1.schema.json"
+SCHEMA_V1 = "iobus-scenario/1"
+SCHEMA_V2 = "iobus-scenario/2"
+#: The newest version (what a scenario with a teardown op is written as).
+SCHEMA_ID = SCHEMA_V2
+SCHEMAS = {
+    SCHEMA_V1: Path(__file__).with_name("schemas") / "iobus-scenario-1.schema.json",
+    SCHEMA_V2: Path(__file__).with_name("schemas") / "iobus-scenario-2.schema.json",
+}
+SCHEMA_PATH = SCHEMAS[SCHEMA_V2]
+#: The ops version 2 added: the VM's teardown and readers holding a bus.
+TEARDOWN_OPS = ("destroy_vm", "hold_bus", "release_bus")
 FIXED_IDS = ("pic_master", "pic_slave", "pic_elcr", "ioapic", "pit", "speaker")
 BUSES = ("pio", "mmio")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
@@ -144,19 +161,27 @@ def op_from_dict(d: Mapping[str, Any], index: int | None = None) -> Op:
     return Op(**kw)
 
 
-@lru_cache(maxsize=1)
-def _validator():
+def schema_id_for(ops: Any) -> str:
+    """The version a scenario of ``ops`` (Ops or their JSON dicts) is written
+    as: 2 when it uses a teardown op, else 1 (what every reader of version 1
+    already takes)."""
+    kinds = {(o.get("op") if isinstance(o, Mapping) else o.op) for o in ops}
+    return SCHEMA_V2 if kinds & set(TEARDOWN_OPS) else SCHEMA_V1
+
+
+@lru_cache(maxsize=2)
+def _validator(schema_id: str = SCHEMA_V2):
     import jsonschema
 
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(SCHEMAS[schema_id].read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
 
 
-def schema() -> dict[str, Any]:
-    """The published JSON Schema of the format."""
-    return json.loads(SCHEMA_PATH.read_text())
+def schema(schema_id: str = SCHEMA_V2) -> dict[str, Any]:
+    """The published JSON Schema of the format (the newest version by default)."""
+    return json.loads(SCHEMAS[schema_id].read_text())
 
 
 def _describe_error(err) -> str:
@@ -207,9 +232,9 @@ def parse_scenario(obj: Any) -> Scenario:
     """Validate a decoded JSON object and build the :class:`Scenario`."""
     if not isinstance(obj, dict):
         raise UsageError(f"a scenario must be a JSON object with \"schema\": \"{SCHEMA_ID}\" and \"ops\", got {type(obj).__name__}")
-    if obj.get("schema") != SCHEMA_ID:
-        raise UsageError(f"scenario: field 'schema': expected \"{SCHEMA_ID}\", got {obj.get('schema')!r}")
-    errors = list(_validator().iter_errors(obj))
+    if obj.get("schema") not in SCHEMAS:
+        raise UsageError(f"scenario: field 'schema': expected \"{SCHEMA_V2}\" (or \"{SCHEMA_V1}\"), got {obj.get('schema')!r}")
+    errors = list(_validator(obj["schema"]).iter_errors(obj))
     if errors:
         raise UsageError(_describe_error(_first_error(errors)))
     ops = []
@@ -218,6 +243,8 @@ def parse_scenario(obj: Any) -> Scenario:
         if op.id in FIXED_IDS:
             raise UsageError(f"op {i}: field 'id': {op.id!r} is a fixed device's id; choose another")
         ops.append(op)
+        if op.op == "destroy_vm" and i != len(obj["ops"]) - 1:
+            raise UsageError(f"op {i}: destroy_vm must be the last op (the VM is gone after it)")
     return Scenario(tuple(ops), obj.get("era"), obj.get("capacity"), dict(obj.get("meta") or {}))
 
 
@@ -260,7 +287,7 @@ def load_scenario(source: Any) -> Scenario:
 
 def dump_scenario(s: Scenario) -> dict[str, Any]:
     """The JSON object of a scenario (loads back to an equal Scenario)."""
-    out: dict[str, Any] = {"schema": SCHEMA_ID}
+    out: dict[str, Any] = {"schema": schema_id_for(s.ops)}
     if s.era is not None:
         out["era"] = s.era
     if s.capacity is not None:

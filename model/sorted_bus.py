@@ -58,6 +58,25 @@ class UnregisterRule(enum.Enum):
     SHIFT_TAIL = "shift-tail"
 
 
+class FailRule(enum.Enum):
+    """What an order-preserving (``SHIFT_TAIL``) unregister does when the shrunken
+    copy cannot be allocated: the history of ``kvm_io_bus_unregister_dev``'s
+    error path, in the order of the SRCU events and destroys it emits."""
+
+    #: v3.5 - v4.10: ``-ENOMEM``, the old bus stays published (nothing dropped).
+    KEEP = "keep"
+    #: 90db10434b16 (2017): publish a NULL bus, wait, free the old array; no
+    #: destructor runs (every other device leaks).
+    DROP_LEAK = "drop-leak"
+    #: f65886606c2d (2020): destroy every device but the target, THEN publish NULL
+    #: and wait (a reader may still reach what was destroyed).
+    DROP_DESTROY_OTHERS_FIRST = "drop-destroy-others-first"
+    #: 2ee3757424be (2021): publish NULL, wait, then destroy every device but the target.
+    DROP_DESTROY_OTHERS_AFTER_SYNC = "drop-destroy-others-after-sync"
+    #: 5ea5ca3c2b4b (2023) to today: publish NULL, wait, destroy every device, the target too.
+    DROP_DESTROY_ALL_AFTER_SYNC = "drop-destroy-all-after-sync"
+
+
 @dataclass(frozen=True)
 class Variant:
     """Every knob of a range bus. Comparators are the generic definitions of
@@ -74,6 +93,15 @@ class Variant:
     capacity_excludes_ioeventfds: bool
     register_rule: RegisterRule
     unregister_rule: UnregisterRule
+    #: SHIFT_TAIL only: the error path of the unregister (see :class:`FailRule`)
+    fail_rule: FailRule = FailRule.DROP_DESTROY_ALL_AFTER_SYNC
+    #: SHIFT_TAIL only: the unregister returns void (90db10434b16 to 5d3c4c79384a):
+    #: the caller sees 0 whatever happened
+    void_unregister: bool = False
+    #: SHIFT_TAIL only: a successful unregister destroys the target (5ea5ca3c2b4b on)
+    destroys_target: bool = True
+    #: SHIFT_TAIL only: an absent device gives -ENOENT (before 90db10434b16), else 0
+    absent_enoent: bool = False
 
 
 def is_ioeventfd(dev: Any) -> bool:
@@ -83,10 +111,19 @@ def is_ioeventfd(dev: Any) -> bool:
 
 
 class RangeBus(OfferingBus):
-    """A range bus run by a :class:`Variant`."""
+    """A range bus run by a :class:`Variant`.
+
+    ``srcu``: the VM's hook for the bus's SRCU events, called with
+    ``"publish"`` (``rcu_assign_pointer(kvm->buses[idx], new)``) and
+    ``"sync"`` (``synchronize_srcu_expedited``), so that the order of publish,
+    grace period and destroys is in the VM's ledger."""
+
+    srcu: Any = None
 
     def __init__(self, variant: Variant, capacity: int | None = None, *, alloc: AllocationHook = always_allocate):
         super().__init__()
+        #: the VM does not complete a destroy this bus does itself (or, by its era, must not do)
+        self.destroys_on_unregister = variant.unregister_rule is UnregisterRule.SHIFT_TAIL and variant.destroys_target
         self.variant = variant
         self.name = variant.name
         self.capacity = variant.capacity if capacity is None else capacity
@@ -113,6 +150,10 @@ class RangeBus(OfferingBus):
         self._comparisons += out.comparisons
         self._range = list(out.items)
 
+    def _srcu_event(self, what: str) -> None:
+        if self.srcu is not None:
+            self.srcu(what)
+
     # -- registration -----------------------------------------------------------
     def register(self, addr: int, length: int, dev: Any) -> int:
         check_access("register", addr, length)  # a gpa_t and an int, as the C bridge checks
@@ -131,6 +172,8 @@ class RangeBus(OfferingBus):
             # after the check above, and its result is ignored by the caller.
             self._range.append((addr, length, dev))
             self._resort()
+            self._srcu_event("publish")  # C: rcu_assign_pointer(kvm->buses[bus_idx], new_bus)
+            self._srcu_event("sync")  # C: synchronize_srcu_expedited(&kvm->srcu); kfree(bus)
         else:
             if not self._alloc("register:kmalloc"):
                 return -ENOMEM
@@ -140,6 +183,10 @@ class RangeBus(OfferingBus):
             while i < len(self._range) and not self._sort_cmp(self._range[i], new) > 0:
                 i += 1
             self._range.insert(i, new)
+            self._srcu_event("publish")  # C: rcu_assign_pointer(kvm->buses[bus_idx], new_bus)
+            # C: synchronize_srcu_expedited + kfree(bus); since 7d9a0273c459 call_srcu:
+            # only the old array waits, no device is freed here either way.
+            self._srcu_event("sync")
         if v.capacity_excludes_ioeventfds and is_ioeventfd(dev):
             self._ioeventfd_count += 1  # eventfd.c: bus->ioeventfd_count++ after success
         return 0
@@ -156,30 +203,57 @@ class RangeBus(OfferingBus):
         if not remove_moving_last(self._range, dev):
             return -ENOENT
         self._resort()
+        self._srcu_event("publish")
+        self._srcu_event("sync")
         return 0
 
     def _unregister_today(self, dev: Any) -> int:
-        if self._null:  # C: if (!bus) return 0;
+        v = self.variant
+        failed = 0 if v.void_unregister else -ENOMEM  # C: void before 5d3c4c79384a, int (-ENOMEM) after
+        if self._null:  # C: if (!bus) return 0;  ("clear bus pointer", 3.10 stable on)
             return 0
         for i, entry in enumerate(self._range):
             if entry[2] is dev:
                 break
         else:
-            return 0  # C: if (i == bus->dev_count) return 0;
+            return -ENOENT if v.absent_enoent else 0  # C: if (i == bus->dev_count) return [-ENOENT | 0];
         if not self._alloc("unregister:kmalloc"):
-            # C: NULL bus published; kvm_io_bus_destroy(old): destructor on every device.
+            if v.fail_rule is FailRule.KEEP:
+                return -ENOMEM  # C (v3.5-v4.10): if (!new_bus) return -ENOMEM; the old bus stays
             doomed = [e[2] for e in self._range]
+            others = [d for d in doomed if d is not dev]
+            if v.fail_rule is FailRule.DROP_DESTROY_OTHERS_FIRST:
+                # C (f65886606c2d): for (j = 0; j < dev_count; j++) if (j != i) kvm_iodevice_destructor(...)
+                # before rcu_assign_pointer(NULL) and synchronize_srcu_expedited.
+                for d in others:
+                    _destroy(d)
             self._range = []
             self._null = True
             self._ioeventfd_count = 0
-            for d in doomed:
-                _destroy(d)
-            return -ENOMEM
+            self._srcu_event("publish")  # C: rcu_assign_pointer(kvm->buses[bus_idx], NULL)
+            self._srcu_event("sync")  # C: synchronize_srcu_expedited(&kvm->srcu)
+            if v.fail_rule is FailRule.DROP_DESTROY_OTHERS_AFTER_SYNC:
+                for d in others:  # C (2ee3757424be): the others' destructors after the grace period
+                    _destroy(d)
+            elif v.fail_rule is FailRule.DROP_DESTROY_ALL_AFTER_SYNC:
+                for d in doomed:  # C (5ea5ca3c2b4b on): kvm_io_bus_destroy(bus): every device
+                    _destroy(d)
+            # DROP_LEAK (90db10434b16): kfree(bus) only, no destructor.
+            return failed
         del self._range[i]  # order-preserving copy around the hole
-        if self.variant.capacity_excludes_ioeventfds and is_ioeventfd(dev):
+        if v.capacity_excludes_ioeventfds and is_ioeventfd(dev):
             self._ioeventfd_count -= 1  # eventfd.c: if (bus) bus->ioeventfd_count--
-        _destroy(dev)  # C: kvm_iodevice_destructor(dev) (since 2023)
+        self._srcu_event("publish")  # C: rcu_assign_pointer(kvm->buses[bus_idx], new_bus)
+        self._srcu_event("sync")  # C: synchronize_srcu_expedited(&kvm->srcu)
+        if v.destroys_target:
+            _destroy(dev)  # C (5ea5ca3c2b4b on): kvm_iodevice_destructor(dev) after the grace period
         return 0
+
+    def destroy(self) -> None:
+        """``kvm_io_bus_destroy`` (at VM teardown): every device's destructor, in
+        array order; a NULL bus has none."""
+        for e in list(self._range):  # C: for (i = 0; i < bus->dev_count; i++) kvm_iodevice_destructor(...)
+            _destroy(e[2])
 
     # -- accesses ---------------------------------------------------------------
     def _first(self, key) -> int | None:
@@ -327,3 +401,8 @@ def families() -> tuple[str, ...]:
 
 #: The named variants of the main job (the reference excluded).
 VARIANTS: dict[str, NamedBus] = family_variants()
+
+# The family "history" (opt-in): the bus and its callers at each commit since 2014.
+# model/history.py adds its members to REGISTRY when imported (it needs this
+# module's Variant and RangeBus, so it is imported last).
+from iobus_verify.model import history as _history  # noqa: E402,F401

@@ -31,13 +31,31 @@ space has (the kernel's ioctl-level rules), one :class:`Step` per scenario op.
 * ``probe`` register/unregister (``-ENOENT`` for an id that is not live),
   guest ``write``/``read``, and ``fail_alloc`` (the next allocation on that
   bus fails: :meth:`FailNth.fail_next`).
+* ``hold_bus`` / ``release_bus`` (scenario version 2): a reader enters the
+  SRCU read side and loads a bus pointer (it can reach every device of that
+  bus until it leaves, or until the bus waits for it with a grace period), and
+  the oldest such reader leaves (``-ENOENT`` when none holds that bus).
+* ``destroy_vm`` (version 2): ``kvm_destroy_vm``'s teardown of the buses: every
+  bus destroyed in bus order (MMIO, then PIO), each device's destructor run by
+  the bus's own ``destroy()`` (``kvm_io_bus_destroy``) or, for a bus without
+  one, by the VM over the devices on it; then whatever is still alive leaked.
+  It is the last op: the VM is gone.
 
-Destructors follow the kernel: in 2011 the caller frees after the bus
-unregister (``ioeventfd_release``, ``kvm_iodevice_destructor`` on a zone),
-whatever the unregister returned; today the bus unregister destroys the device
-(a bus that returns 0 without destroying, such as the pre-patch linear
-reference, is completed by the VM), and after a failed unregister the callers
-do nothing more.
+Destructors follow the era's caller rules (:mod:`iobus_verify.model.lifetime`,
+``CallerRules``; by default 2011's for era 2011, today's for today): before
+5ea5ca3c2b4b the caller frees after the bus unregister (``ioeventfd_release``,
+``kvm_iodevice_destructor`` on a zone), whatever the unregister returned, and
+the coalesced-MMIO walk's handling of a failed unregister is the era's; from
+5ea5ca3c2b4b on the bus unregister destroys the device (a bus that returns 0
+without destroying and does not declare ``destroys_on_unregister`` either way,
+such as the pre-patch linear reference, is completed by the VM), and after a failed
+unregister the callers do nothing more.
+
+Every VM keeps a lifetime :class:`~iobus_verify.model.lifetime.Ledger` of the
+devices with a destructor (ioeventfds, coalesced zones): created, registered,
+unregistered, destroyed by whom, reached after destroy, the buses' SRCU
+events and the readers' holds; each :class:`Step` carries the ledger events
+and faults of its op.
 
 The linear reference (a spec of kind ``reference``) is built with the VM's
 era's registration contract (:class:`~iobus_verify.model.linear_bus.LinearBus`
@@ -63,6 +81,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from iobus_verify.errors import UsageError
 from iobus_verify.model import devices as D
 from iobus_verify.model.cints import c_int, u64
+from iobus_verify.model.lifetime import Ledger, ZoneWalk, caller_rules, callers_of
 from iobus_verify.model.protocol import EEXIST, EINVAL, ENOENT, ENOMEM, FailNth, errno_name
 from iobus_verify.model.scenario import BUSES, Op, Scenario, load_scenario, op_from_dict
 
@@ -80,7 +99,9 @@ class Step:
     reads). ``log``: the ``(owner, LogEntry)`` pairs this op appended, across
     devices (owner ``"vm"``: the bus calls' results). ``error``: set when the
     bus raised or hung. ``callbacks``/``comparisons``: from the buses'
-    ``stats()`` when they have one.
+    ``stats()`` when they have one. ``ledger``: the lifetime events of this op
+    (:class:`~iobus_verify.model.lifetime.LedgerEvent`); ``faults``: the
+    lifetime faults it caused (:class:`~iobus_verify.model.lifetime.Fault`).
     """
 
     rc: int
@@ -91,6 +112,8 @@ class Step:
     error: str | None = None
     callbacks: int = 0
     comparisons: int = 0
+    ledger: tuple = ()
+    faults: tuple = ()
 
     @property
     def handled(self) -> bool:
@@ -164,15 +187,31 @@ class VM:
         capacity: int | None = None,
         alloc_faults: bool = True,
         op_timeout: float | None = OP_TIMEOUT,
+        callers: str | None = None,
     ):
         self.spec = spec
         self.era = D.check_era(era or getattr(spec, "era", "today"))
+        #: the era's caller paths (who destroys after an unregister): ``callers``,
+        #: else the spec's (``factory.callers``), else the era's default
+        self.callers = caller_rules(callers or callers_of(spec), self.era)
         self.op_timeout = op_timeout
         use_alloc = alloc_faults and getattr(spec, "accepts_alloc", False)
         self.allocs: dict[str, FailNth] = {b: FailNth() for b in BUSES} if use_alloc else {}
+        self.ledger = Ledger(self._published_on)
         self.buses: dict[str, Any] = {b: self._make_bus(spec, capacity, self.allocs.get(b)) for b in BUSES}
+        # A bus that reports its SRCU events (publish, sync) gets the ledger's hook;
+        # for any other bus a successful register/unregister is publish + sync.
+        self._srcu: dict[str, bool] = {}
+        for b, bus in self.buses.items():
+            self._srcu[b] = hasattr(bus, "srcu")
+            if self._srcu[b]:
+                bus.srcu = lambda what, name=b: self.ledger.srcu(name, what)
+        #: what the VM registered on each bus and did not unregister (the bus's
+        #: content for a bus without ranges())
+        self._view: dict[str, list[Any]] = {b: [] for b in BUSES}
         self.op_index = 0
         self.broken: str | None = None
+        self.dead: int | None = None  # the op index of destroy_vm
         # kernel objects
         self.pic: D.KvmPic | None = None
         self.pic_devs: tuple[D.PicDevice, ...] = ()
@@ -210,14 +249,58 @@ class VM:
     def _adopt(self, dev: Any) -> Any:
         dev.observer = self._on_accept
         self._logs.setdefault(dev.owner, dev.log)
+        if hasattr(dev, "destructor"):  # the devices with a lifetime of their own
+            dev.ledger = self.ledger
+            self.ledger.created(dev)
         return dev
+
+    # -- what can reach a device (for the ledger) ------------------------------------------
+    def devices_on(self, bus: str) -> list[Any]:
+        """The devices on ``bus`` now: its ``ranges()``, else what the VM registered there."""
+        fn = getattr(self.buses[bus], "ranges", None)
+        if callable(fn):
+            return [e[2] for e in fn()]
+        return list(self._view[bus])
+
+    def _published_on(self, dev: Any) -> str | None:
+        if self.dead is not None:
+            return None
+        for b in BUSES:
+            if any(d is dev for d in self.devices_on(b)):
+                return b
+        return None
+
+    def _vm_held(self) -> list[Any]:
+        return [*self.ioeventfds, *self.zones]  # kvm->ioeventfds, kvm->coalesced_zones
+
+    def _reachable_ids(self) -> set[int]:
+        """What can still reach a device: the VM's lists, the published buses, the
+        readers that hold an older bus not yet waited for (ids of the devices)."""
+        if self.dead is not None:
+            return set()
+        out = {id(d) for d in self._vm_held()}
+        for b in BUSES:
+            out.update(id(d) for d in self.devices_on(b))
+        for h in self.ledger.holds:
+            if not h.drained:
+                out.update(id(d) for d in h.devices)
+        return out
+
+    def _implicit_sync(self, bus: str, rc: int) -> None:
+        # A bus that does not report its SRCU events: a change it made was
+        # published and waited for before it returned (the pre-patch contract).
+        if not self._srcu[bus] and rc == 0:
+            with self.ledger.acting(f"bus:{getattr(self.spec, 'name', '?')}"):
+                self.ledger.srcu(bus, "publish")
+                self.ledger.srcu(bus, "sync")
 
     def _on_accept(self, dev: Any) -> None:
         self._accepted.append(dev)
 
     def _bus_call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
-            return fn()
+            with self.ledger.acting(f"bus:{getattr(self.spec, 'name', '?')} {what.split('(')[0]}"):
+                return fn()
         except (OpTimeout, UsageError):
             raise
         except Exception as exc:  # a bus plugin's own bug: reported with the op
@@ -227,17 +310,29 @@ class VM:
         rc = self._bus_call(f"register({addr:#x}, {length})", lambda: self.buses[bus].register(addr, length, dev))
         rc = self._check_rc(rc, "register")
         self._vm_log.append(D.LogEntry("register", dev.id, addr, length, rc, bus))
+        if rc == 0:
+            self._view[bus].append(dev)
+            self.ledger.note("registered", dev, bus)
+        self._implicit_sync(bus, rc)
         return rc
 
     def _unregister(self, bus: str, dev: Any) -> int:
         rc = self._bus_call(f"unregister({dev.id})", lambda: self.buses[bus].unregister(dev))
         rc = self._check_rc(rc, "unregister")
         self._vm_log.append(D.LogEntry("unregister", dev.id, 0, 0, rc, bus))
-        if self.era == "today" and rc == 0:
-            # Today kvm_io_bus_unregister_dev destroys the device it removed; a bus
-            # that returned 0 without doing so (the pre-patch reference) is completed here.
+        if rc == 0 and any(d is dev for d in self._view[bus]):
+            self._view[bus] = [d for d in self._view[bus] if d is not dev]
+        self.ledger.note("unregistered", dev, f"{bus} rc {rc}")
+        self._implicit_sync(bus, rc)
+        if self.callers.bus_destroys and rc == 0 and getattr(self.buses[bus], "destroys_on_unregister", None) is None:
+            # Since 5ea5ca3c2b4b kvm_io_bus_unregister_dev destroys the device it
+            # removed; a bus that returned 0 without doing so and says nothing
+            # about it (the pre-patch reference, a plugin) is completed here. A
+            # bus that declares it does not destroy (a range bus of an older
+            # commit) is taken at its word: under these callers nobody does.
             if getattr(dev, "destroyed", True) is False:
-                dev.destructor()
+                with self.ledger.acting("vm:completes the era's bus destroy"):
+                    dev.destructor()
         return rc
 
     def _check_rc(self, rc: Any, what: str) -> int:
@@ -252,8 +347,12 @@ class VM:
             op = op_from_dict(op, self.op_index)
         index = self.op_index
         self.op_index += 1
+        if self.dead is not None:
+            raise UsageError(f"op {index}: the VM was destroyed at op {self.dead} (destroy_vm must be the last op)")
         if self.broken is not None:
             return Step(rc=0, error=f"not run: {self.broken}")
+        self.ledger.op = index
+        ev_mark, fault_mark = len(self.ledger.events), len(self.ledger.faults)
         marks = {owner: len(log) for owner, log in self._logs.items()}
         self._accepted = []
         error = None
@@ -269,6 +368,9 @@ class VM:
         if error is not None:
             self.broken = error
             return Step(rc=0, error=error)
+        if self.ledger.alive():
+            reach = self._reachable_ids()
+            self.ledger.check_leaks(lambda d: id(d) in reach)
         log = tuple((owner, e) for owner, lg in self._logs.items() for e in lg[marks.get(owner, 0) :])
         first = self._accepted[0] if self._accepted else None
         return Step(
@@ -279,6 +381,8 @@ class VM:
             log=log,
             callbacks=stats[0],
             comparisons=stats[1],
+            ledger=tuple(self.ledger.events[ev_mark:]),
+            faults=tuple(self.ledger.faults[fault_mark:]),
         )
 
     def run(self, ops: Iterable[Op | Mapping[str, Any]]) -> list[Step]:
@@ -321,6 +425,12 @@ class VM:
             return self.read(_need(op, "bus"), _need(op, "addr"), _need(op, "len"))
         elif kind == "fail_alloc":
             return self.fail_alloc(_need(op, "bus")), None
+        elif kind == "hold_bus":
+            return self.hold_bus(_need(op, "bus")), None
+        elif kind == "release_bus":
+            return self.release_bus(_need(op, "bus")), None
+        elif kind == "destroy_vm":
+            return self.destroy_vm(), None
         raise UsageError(f"op {self.op_index - 1}: unknown op {kind!r} / action {op.action!r}")
 
     # -- irqchip and PIT ------------------------------------------------------------------
@@ -400,6 +510,8 @@ class VM:
         self._adopt(p)
         rc = self._register(bus, addr, length, p)
         if rc < 0:
+            with self.ledger.acting("vm:eventfd.c kvm_assign_ioeventfd (unlock_fail)"):
+                self.ledger.freed(p)  # C: kfree(p) after the failed registration
             return rc
         self.ioeventfds.append(p)  # list_add_tail(&p->list, &kvm->ioeventfds)
         return 0
@@ -420,9 +532,10 @@ class VM:
         p = next((q for q in self.ioeventfds if q.id == dev_id), None)
         if p is None:
             return -ENOENT
-        self._unregister(p.bus, p)  # result ignored by the kernel in both eras
-        if self.era == "2011":
-            p.destructor()  # ioeventfd_release after the unregister, whatever it returned
+        self._unregister(p.bus, p)  # result ignored by the kernel in every era
+        if self.callers.release_ioeventfd:
+            with self.ledger.acting("vm:eventfd.c kvm_deassign_ioeventfd"):
+                p.destructor()  # C (before 5ea5ca3c2b4b): ioeventfd_release(p) after the unregister, whatever it did
         return 0
 
     # -- coalesced MMIO -------------------------------------------------------------------
@@ -433,6 +546,8 @@ class VM:
         z = self._adopt(D.CoalescedZone(dev_id, addr, size, self.ring, era=self.era, on_destroy=self._drop_zone, pio=pio))
         rc = self._register(z.bus, addr, c_int(size), z)  # C: __u32 size -> int len
         if rc < 0:
+            with self.ledger.acting("vm:coalesced_mmio.c register (out_free_dev)"):
+                self.ledger.freed(z)  # C: kfree(dev)
             # 2011 (3.4 copy): kfree(dev) and return 0; today: return the error.
             return 0 if self.era == "2011" else rc
         self.zones.append(z)  # list_add_tail(&dev->list, &kvm->coalesced_zones)
@@ -452,17 +567,42 @@ class VM:
         pio = pio or 0
         if self.era == "today" and pio not in (0, 1):
             return -EINVAL  # C: if (zone->pio != 1 && zone->pio != 0) return -EINVAL;
-        for z in list(self.zones):  # list_for_each_entry_safe
-            if z not in self.zones:
-                continue
-            if self.era == "today" and z.pio != pio:
-                continue  # C (today): zone->pio == dev->zone.pio && ...
-            if z.contains(addr, c_int(size)):  # C: coalesced_mmio_in_range(dev, zone->addr, zone->size)
+        walk = self.callers.zone_walk
+        who = f"vm:coalesced_mmio.c unregister ({walk.value})"
+        z = self.zones[0] if self.zones else None
+        while z is not None:
+            # C: list_for_each_entry_safe(dev, tmp, ...): tmp, the next zone, is read before the body
+            i = next(k for k, y in enumerate(self.zones) if y is z)
+            nxt = self.zones[i + 1] if i + 1 < len(self.zones) else None
+            if (self.era == "2011" or z.pio == pio) and z.contains(addr, c_int(size)):
+                # C: (today: zone->pio == dev->zone.pio &&) coalesced_mmio_in_range(dev, zone->addr, zone->size)
                 rc = self._unregister(z.bus, z)
-                if self.era == "2011":
-                    z.destructor()  # kvm_iodevice_destructor, whatever the unregister returned
-                elif rc != 0:
-                    break  # today: the bus destroyed every device; stop the walk
+                with self.ledger.acting(who):
+                    if walk is ZoneWalk.DESTROY_AND_CONTINUE:
+                        z.destructor()  # C: kvm_iodevice_destructor(&dev->dev), whatever the unregister did
+                    elif walk is ZoneWalk.DESTROY_THEN_STOP:
+                        z.destructor()  # C (5d3c4c79384a, b1cb1fac22ab): destructor, then if (r) break;
+                        if rc != 0:
+                            break
+                    elif walk is ZoneWalk.STOP_THEN_DESTROY:
+                        if rc != 0:
+                            break  # C (23fa2e46a555): if (r) break; before the destructor
+                        z.destructor()
+                    elif walk is ZoneWalk.DESTROY_STOP_DESTROY:
+                        z.destructor()  # C (mis-merge): destructor, if (r) break;, destructor again
+                        if rc != 0:
+                            break
+                        z.destructor()
+                    elif rc != 0:
+                        break  # C (5ea5ca3c2b4b on): the bus destroyed what it had to; stop the walk
+            if nxt is None:
+                break
+            if getattr(nxt, "destroyed", False):
+                # C: dev = tmp; the walk reads the freed zone's range and list
+                # pointers. The model stops there (what the kernel does next is undefined).
+                self.ledger.reached(nxt, "zone-walk")
+                break
+            z = nxt
         return 0
 
     # -- probes ---------------------------------------------------------------------------
@@ -499,6 +639,41 @@ class VM:
             raise _BusFault(f"bus {getattr(self.spec, 'name', '?')}: read returned {out!r}, not (rc, bytes)")
         rc = self._check_rc(out[0], "read")
         return rc, (bytes(out[1]).hex() if rc == 0 else None)
+
+    # -- readers and teardown ------------------------------------------------------------
+    def hold_bus(self, bus: str) -> int:
+        """A reader (a vCPU in ``srcu_read_lock``) loads the ``bus`` pointer: it can
+        reach every device of that bus until it leaves or the bus waits for it."""
+        self.ledger.hold(bus, self.devices_on(bus))
+        return 0
+
+    def release_bus(self, bus: str) -> int:
+        """The oldest reader of ``bus`` leaves (``srcu_read_unlock``); ``-ENOENT`` when none holds it."""
+        return 0 if self.ledger.release(bus) else -ENOENT
+
+    def destroy_vm(self) -> int:
+        """``kvm_destroy_vm``: the readers are gone (every vCPU has left), then
+        each bus is destroyed in bus order (``KVM_MMIO_BUS`` 0 before
+        ``KVM_PIO_BUS`` 1): ``kvm_io_bus_destroy`` runs every device's
+        destructor (a bus's own ``destroy()``; else the VM over the devices on
+        it). What is still alive afterwards leaked."""
+        for h in list(self.ledger.holds):
+            self.ledger.release(h.bus)
+        self.dead = self.op_index - 1  # from here on no reader reaches anything: no bus is published
+        for name in ("mmio", "pio"):  # C: for (i = 0; i < KVM_NR_BUSES; i++) kvm_io_bus_destroy(kvm_get_bus(kvm, i))
+            bus = self.buses[name]
+            fn = getattr(bus, "destroy", None)
+            if callable(fn):
+                self._bus_call("destroy()", fn)
+            else:
+                with self.ledger.acting(f"vm:kvm_io_bus_destroy({name}) for a bus without destroy()"):
+                    for dev in self.devices_on(name):
+                        d = getattr(dev, "destructor", None)
+                        if d is not None:
+                            d()
+            self._vm_log.append(D.LogEntry("destroy_bus", name, 0, 0, 0, name))
+        self.ledger.check_leaks(lambda d: False, site="destroy_vm")
+        return 0
 
     def fail_alloc(self, bus: str) -> int:
         hook = self.allocs.get(bus)
@@ -613,6 +788,8 @@ def replay(
         the_era = era or s.era or spec.era
         faults = bool(spec.accepts_alloc)
         cap = s.capacity
+        # The reference runs the era's own caller rules (2011's or today's), not the
+        # tested bus's: a caller path that frees wrongly is a finding of its variant.
         ref_vm = VM(ref_spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=None)
         bus_vm = VM(spec, era=the_era, capacity=cap, alloc_faults=faults, op_timeout=op_timeout)
         pairs.append((spec, the_era, ref_vm, bus_vm, [], [], []))
@@ -620,7 +797,8 @@ def replay(
         rows = []
         for spec, the_era, ref_vm, bus_vm, ref_steps, bus_steps, classes in pairs:
             r, b = ref_vm.apply(op), bus_vm.apply(op)
-            c = classify(op, r, b)
+            seen = {f.key for st in ref_steps for f in st.faults}  # the reference's faults so far
+            c = classify(op, r, b, seen)
             ref_steps.append(r)
             bus_steps.append(b)
             classes.append(c)

@@ -24,6 +24,15 @@ may be its consequences. ``MachineConfig.raising`` names the classes that
 raise; a class that does not is recorded silently in :class:`SearchStats`
 and the run goes on without comparing (see ``properties.run.search``).
 
+The VMs' lifetime ledgers are a second channel: a trace divergence stops the
+comparison of traces, but the ledgers are still compared until their own first
+divergence (``LEAK``, ``DOUBLE_FREE``, ``USE_AFTER_FREE``), because a lifetime
+fault usually comes after, and from, a trace divergence: a bus dropped on a
+failed unregister (a REGISTRATION) leaks its devices only at ``destroy_vm``.
+The teardown rules (``hold_bus``, ``release_bus``, ``destroy_vm``, scenario
+version 2) are drawn when ``MachineConfig.teardown`` is set; ``destroy_vm``
+ends the run (every later rule is a no-op).
+
 Probes drawn here accept ``"range"`` or ``"none"``, never ``"all"``: a probe
 that accepts every access makes every range bus trivially diverge from the
 linear scan (which offers each access to every device, so the catch-all wins
@@ -42,8 +51,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initial
 from iobus_verify.model.cints import INT, U32_MAX, U64_MAX, c_int
 from iobus_verify.properties import strategies as S
 
-SCHEMA = "iobus-scenario/1"
-CLASSES = ("MISSED", "SPURIOUS", "REORDERED", "DATA", "REGISTRATION", "ERROR")
+SCHEMA = "iobus-scenario/1"  # the version of a scenario without a teardown op
+CLASSES = ("MISSED", "SPURIOUS", "REORDERED", "DATA", "REGISTRATION", "ERROR", "LEAK", "DOUBLE_FREE", "USE_AFTER_FREE")
+#: the classes of the ledger channel
+LIFETIME_CLASSES = ("LEAK", "DOUBLE_FREE", "USE_AFTER_FREE")
 BUSES = ("pio", "mmio")
 #: invariant ids (reported as ``property.invariant.<name>``)
 INVARIANTS = ("registered_set", "capacity", "order")
@@ -51,6 +62,12 @@ INVARIANTS = ("registered_set", "capacity", "order")
 
 _FRESH = st.one_of(S.small_world_ranges(), S.ranges())
 _FRESH_ACCESS = st.tuples(S.addresses(), st.sampled_from(S.ACCESS_SIZES))
+
+
+def _gone_step() -> Any:
+    from iobus_verify.model.vm import Step
+
+    return Step(rc=-1, error=None)
 
 
 class Divergence(Exception):
@@ -87,6 +104,8 @@ COVERAGE_KEYS = (
     "registrations",  # registrations the reference accepted
     "unregistrations",  # unregistrations the reference accepted
     "alloc_failures",  # allocation failures armed on a bus that takes the hook
+    "lifetime_ends",  # ops in which a tracked device's life ended on the reference (unregistered, destroyed, freed) or the VM was destroyed
+    "bus_holds",  # readers that took a bus (hold_bus)
 )
 
 #: The coverage count each class needs above zero before "no divergence
@@ -98,6 +117,9 @@ PRECONDITIONS = {
     "SPURIOUS": ("unhandled_accesses", "no access went unhandled on the reference, so none could be taken spuriously"),
     "REGISTRATION": ("registrations", "no registration succeeded on the reference"),
     "ERROR": ("ops_compared", "no operation was compared"),
+    "LEAK": ("lifetime_ends", "no tracked device's life ended (no unregister, destroy or destroy_vm), so none could leak"),
+    "DOUBLE_FREE": ("lifetime_ends", "no tracked device's life ended, so none could be destroyed twice"),
+    "USE_AFTER_FREE": ("lifetime_ends", "no tracked device's life ended, so none could be reached after it"),
 }
 
 
@@ -137,6 +159,8 @@ class MachineConfig:
     #: the rung every drawn scenario satisfies by construction
     #: (``model.conditions``; None: unrestricted)
     condition: Any = None
+    #: draw the teardown ops (hold_bus, release_bus, destroy_vm)
+    teardown: bool = True
 
 
 def _vm_api():
@@ -162,7 +186,10 @@ def _explanation(d: Any) -> str:
 def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type[RuleBasedStateMachine]:
     """A state machine class bound to ``config`` (Hypothesis instantiates it per run)."""
     vm_mod, div_mod = _vm_api()
+    from iobus_verify.model.scenario import schema_id_for
+
     spec = config.spec
+    teardown = config.teardown
     era = getattr(spec, "era", None)
     stats = stats if stats is not None else SearchStats()
     from iobus_verify.model import conditions as C
@@ -195,13 +222,22 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             self.counter = 0
             self.focus = "mmio"
             self.steps_ref: list[Any] = []
-            self.diverged = False  # after a run's first divergence nothing is compared
+            self.diverged = False  # after a run's first trace divergence traces are not compared
+            # after its first lifetime divergence ledgers are not compared; a search
+            # in which only trace classes raise (check's shrinking of a trace
+            # finding) has no use for them at all: after the trace divergence the
+            # bus is not run on, as before the ledgers existed
+            raising = config.raising
+            self.ledger_diverged = raising is not None and not (set(raising) & set(LIFETIME_CLASSES))
+            self.ref_seen: set = set()  # the reference's lifetime fault keys so far
+            self.dead = False  # destroy_vm ran: every later rule is a no-op
+            self.holds = {b: 0 for b in BUSES}
             if any(not callable(getattr(b, "ranges", None)) for b in bus_objects(self.bus).values()):
                 stats.has_ranges = False
 
         # -- running one op on both VMs -----------------------------------------------
         def scenario(self) -> dict[str, Any]:
-            out: dict[str, Any] = {"schema": SCHEMA}
+            out: dict[str, Any] = {"schema": schema_id_for(self.ops)}
             if config.capacity is not None:
                 out["capacity"] = config.capacity  # the VMs' bus capacity; replay uses it
             out["ops"] = [dict(o) for o in self.ops]
@@ -214,7 +250,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             # through the rest of a survey (a hang would be waited out in every run).
             if config.raising is None or cls in config.raising or cls == "ERROR":
                 raise EXCEPTIONS[cls](explanation, self.scenario(), len(self.ops) - 1)
-            self.diverged = True
+            if cls in LIFETIME_CLASSES:
+                self.ledger_diverged = True
+            else:
+                self.diverged = True
             stats.silent.setdefault(cls, (explanation, self.scenario()))
 
         def teardown(self) -> None:
@@ -230,14 +269,17 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                         pass
 
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
+            if self.dead:  # destroy_vm ended the run
+                return _GONE, None
             self.ops.append(op)
             stats.ops += 1
             # the candidates an access meets, for the coverage counts (only while comparing)
             before_ref = self.live_ranges(op["bus"]) if not self.diverged and op["op"] in ("read", "write") else None
             ref_step = self.ref.apply(op)
-            if self.diverged:  # the rules only read the reference's step
+            self.dead = op["op"] == "destroy_vm"
+            if self.diverged and self.ledger_diverged:  # the rules only read the reference's step
                 return ref_step, None
-            before = self.ranges_snapshot()
+            before = self.ranges_snapshot() if not self.diverged else None
             try:
                 bus_step = self.bus.apply(op)
             except Exception as exc:  # a VM that lets a plugin's exception through
@@ -247,7 +289,16 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                 self.fail("ERROR", f"bus {spec.name}: {bus_step.error} on op {op}")
                 return ref_step, bus_step
             self.count(op, ref_step, before_ref)
-            d = div_mod.classify(op, ref_step, bus_step)
+            if not self.ledger_diverged:
+                seen = set(self.ref_seen)
+                self.ref_seen |= div_mod.fault_keys(ref_step)
+                fault = div_mod.lifetime_fault(ref_step, bus_step, seen)
+                if fault is not None:
+                    self.fail(fault.cls, div_mod.explain(op, ref_step, bus_step, seen) or fault.show())
+                    return ref_step, bus_step
+            if self.diverged:
+                return ref_step, bus_step
+            d = div_mod.classify_trace(op, ref_step, bus_step)
             if d is not None:
                 self.fail(_class_name(d), div_mod.explain(op, ref_step, bus_step) or _explanation(d))
                 return ref_step, bus_step
@@ -266,6 +317,11 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             cov = stats.coverage
             cov["ops_compared"] += 1
             kind, action = op["op"], op.get("action")
+            if kind == "destroy_vm" or any(e.what in ("unregistered", "destroyed", "freed") for e in getattr(ref_step, "ledger", ())):
+                cov["lifetime_ends"] += 1
+            cov["bus_holds"] += kind == "hold_bus"
+            if self.diverged:  # the trace counts only while traces are compared
+                return
             if kind in ("read", "write"):
                 if ref_step.device is None:
                     cov["unhandled_accesses"] += 1
@@ -516,6 +572,31 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             payload = data.draw(st.binary(min_size=max(length, 0), max_size=max(length, 0)), label="data")
             self.apply({"op": "write", "bus": bus, "addr": addr, "len": length, "data": payload.hex()})
 
+        # -- readers and teardown (scenario version 2) ---------------------------------------
+        if teardown:
+
+            @rule(data=st.data())
+            def hold_bus(self, data):
+                """A reader takes a bus (and keeps it across the next ops)."""
+                bus = self.draw_bus(data)
+                ref_step, _ = self.apply({"op": "hold_bus", "bus": bus})
+                if ref_step.rc == 0:
+                    self.holds[bus] += 1
+
+            @precondition(lambda self: any(self.holds.values()))
+            @rule(data=st.data())
+            def release_bus(self, data):
+                bus = data.draw(st.sampled_from([b for b in BUSES if self.holds[b]]), label="bus")
+                self.apply({"op": "release_bus", "bus": bus})
+                self.holds[bus] -= 1
+
+            @precondition(lambda self: len(self.ops) > 0)
+            @rule(data=st.data())
+            def destroy_vm(self, data):
+                """Now and then, the VM's teardown (which ends the run)."""
+                if data.draw(st.integers(0, 3), label="destroy the VM?") == 0:
+                    self.apply({"op": "destroy_vm"})
+
         # -- allocation failure ------------------------------------------------------------
         @precondition(lambda self: alloc and len(self.ops) > 0)
         @rule(data=st.data())
@@ -526,6 +607,10 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
     DifferentialMachine.__name__ = f"Differential_{_safe(spec.name)}"
     DifferentialMachine.__qualname__ = DifferentialMachine.__name__
     return DifferentialMachine
+
+
+#: What a rule sees after destroy_vm (no VM to run on): an rc no rule treats as success.
+_GONE = _gone_step()
 
 
 # -- the invariants on ranges() ------------------------------------------------------------------

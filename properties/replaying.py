@@ -39,7 +39,12 @@ def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = N
     """The class of the first divergence and a one-line explanation naming its op.
 
     The VMs run under ``era``, else the scenario's ``era``, else the bus's own,
-    as :func:`iobus_verify.model.vm.replay` chooses."""
+    as :func:`iobus_verify.model.vm.replay` chooses. The ledgers are compared
+    to the end of the scenario, the traces up to their first divergence: a
+    lifetime class anywhere wins over the trace class (a bus dropped by a
+    failed unregister, REGISTRATION, leaks its devices at ``destroy_vm``,
+    LEAK), as the machine's two channels report it."""
+    from iobus_verify.errors import UsageError
     from iobus_verify.model import divergence, vm
     from iobus_verify.model.spec import resolve
 
@@ -49,22 +54,35 @@ def first_divergence(spec: Any, scenario: dict[str, Any], *, era: str | None = N
     alloc = bool(getattr(spec, "accepts_alloc", True))
     ref = vm.VM(resolve("linear"), era=era, capacity=cap, alloc_faults=alloc, op_timeout=None)
     bus = vm.VM(spec, era=era, capacity=cap, alloc_faults=alloc)
+    found = None  # the first trace divergence; the ledgers are compared to the end
+    ref_seen: set = set()
     for i, op in enumerate(scenario["ops"]):
-        before = ranges_snapshot(bus)
-        r = ref.apply(op)
+        before = ranges_snapshot(bus) if found is None else None
         try:
+            r = ref.apply(op)
             b = bus.apply(op)
         except Exception as exc:  # noqa: BLE001 - a raising bus is the ERROR class
+            if found is not None:  # past a trace divergence the two VMs may disagree on ids
+                return found
+            if isinstance(exc, UsageError):
+                raise
             return "ERROR", f"op {i}: the bus raised {type(exc).__name__}: {exc}"
         if getattr(b, "error", None):
-            return "ERROR", f"op {i}: {b.error}"
-        d = divergence.classify(op, r, b)
+            return found or ("ERROR", f"op {i}: {b.error}")
+        fault = divergence.lifetime_fault(r, b, ref_seen)
+        if fault is not None:  # a lifetime class wins over an earlier trace divergence (its cause)
+            return fault.cls, f"op {i} ({_describe(op)}): {divergence.explain(op, r, b, ref_seen)}"
+        ref_seen |= divergence.fault_keys(r)
+        if found is not None:
+            continue
+        d = divergence.classify_trace(op, r, b)
         if d is not None:
-            return _class_name(d), f"op {i} ({_describe(op)}): {divergence.explain(op, r, b)}"
+            found = _class_name(d), f"op {i} ({_describe(op)}): {divergence.explain(op, r, b, ref_seen)}"
+            continue
         broken = structural_failure(spec, ref, bus, before)
         if broken is not None:
-            return broken[0], f"op {i} ({_describe(op)}): {broken[1]}"
-    return None
+            found = broken[0], f"op {i} ({_describe(op)}): {broken[1]}"
+    return found
 
 
 def _describe(op: dict[str, Any]) -> str:

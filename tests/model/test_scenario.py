@@ -56,7 +56,7 @@ W = {"op": "write", "bus": "pio", "addr": 1, "len": 1, "data": "00"}
         (sc(W, era="1999"), "scenario: field 'era': expected \"2011\" or \"today\""),
         (sc(W, capacity=0), "scenario: field 'capacity': expected an int in [1, 100000]"),
         (sc(W, extra=1), "scenario: unknown field 'extra'"),
-        ({"schema": "iobus-scenario/2", "ops": []}, "scenario: field 'schema': expected \"iobus-scenario/1\""),
+        ({"schema": "iobus-scenario/3", "ops": []}, "scenario: field 'schema': expected \"iobus-scenario/2\" (or \"iobus-scenario/1\")"),
         ({"schema": "iobus-scenario/1"}, "scenario: missing field 'ops'"),
         ([], "a scenario must be a JSON object"),
     ],
@@ -106,7 +106,8 @@ def test_schema_is_valid_and_examples_validate():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(schema())
-    assert SCHEMA_PATH.name == "iobus-scenario-1.schema.json"
+    jsonschema.Draft202012Validator.check_schema(schema("iobus-scenario/1"))
+    assert SCHEMA_PATH.name == "iobus-scenario-2.schema.json"
     examples = sorted((ROOT / "scenarios").glob("*.json"))
     assert {p.name for p in examples} >= {"zone-contains-ioeventfd.json", "nested-probes.json", "seed-experiment.json"}
     for p in examples:
@@ -165,7 +166,7 @@ def test_write_bytes_is_exact():
 def test_write_data_rule_is_in_the_schema():
     import jsonschema
 
-    v = jsonschema.Draft202012Validator(schema())
+    v = jsonschema.Draft202012Validator(schema("iobus-scenario/1"))
     assert v.is_valid(sc({**W, "len": 0, "data": ""})) and v.is_valid(sc({"op": "write", "bus": "pio", "addr": 1, "len": -3}))
     assert not v.is_valid(sc({**W, "len": 0, "data": "00"}))
     assert not v.is_valid(sc({"op": "write", "bus": "pio", "addr": 1, "len": 1}))

@@ -43,6 +43,18 @@
  *   const int  p##alloc_hook; 0: the bus never calls iobus_zalloc()/
  *                             iobus_malloc() (it has no -ENOMEM path), so the
  *                             suite drives no allocation failures (default 1).
+ *   void p##teardown(struct p##bus *bus);
+ *       The VM's teardown of the bus (kvm_destroy_vm -> kvm_io_bus_destroy):
+ *       run iobus_dev_destructor() on every device still on it. Without it
+ *       the suite's VM runs the destructors of the devices ranges() lists.
+ *   const int  p##srcu_events; nonzero: the bus reports its RCU/SRCU steps
+ *                             with iobus_srcu_event(host, "publish") when it
+ *                             stores a new bus pointer and ("sync") when it
+ *                             waits for a grace period, so the suite's
+ *                             lifetime ledger can tell a destroy that comes
+ *                             before the readers are done (default 0: every
+ *                             successful register/unregister counts as
+ *                             publish + sync when it returns).
  *
  * Devices are opaque handles: compare them, store them, pass them back to
  * iobus_dev_write()/iobus_dev_read() (and, for code modelled on today's
@@ -92,6 +104,8 @@ struct iobus_host {
 	void (*dev_destructor)(void *ctx, iobus_dev_t dev);
 	/* Nonzero for an ioeventfd (today's capacity rule leaves them out). */
 	int (*dev_is_ioeventfd)(void *ctx, iobus_dev_t dev);
+	/* "publish" (a new bus pointer stored) or "sync" (a grace period waited for). */
+	void (*srcu_event)(void *ctx, const char *what);
 };
 
 /* One entry of p##ranges(). */
@@ -127,6 +141,11 @@ static inline void iobus_dev_destructor(const struct iobus_host *host, iobus_dev
 static inline int iobus_dev_is_ioeventfd(const struct iobus_host *host, iobus_dev_t dev)
 {
 	return host->dev_is_ioeventfd(host->ctx, dev);
+}
+
+static inline void iobus_srcu_event(const struct iobus_host *host, const char *what)
+{
+	host->srcu_event(host->ctx, what);
 }
 
 /* malloc() that first asks the suite's allocation hook; NULL when refused. */
@@ -165,7 +184,9 @@ static inline void iobus_free(void *p)
 	extern const int p##capacity;                                                           \
 	extern const char p##summary[];                                                         \
 	extern const char p##assumes[];                                                         \
-	extern const int p##alloc_hook
+	extern const int p##alloc_hook;                                                         \
+	void p##teardown(struct p##bus *bus);                                                   \
+	extern const int p##srcu_events
 
 /* The default prefix. Declarations only: defining none of them is fine. */
 IOBUS_DECLARE(iobus_);

@@ -240,6 +240,7 @@ class Ledger:
 
     def __init__(self, published: Callable[[Any], str | None]):
         self._published = published
+        self._call: _Call | None = None
         self.op = -1
         self.records: dict[int, _Record] = {}
         self.events: list[LedgerEvent] = []
@@ -298,20 +299,50 @@ class Ledger:
             first = rec.destroyed[0]
             self._fault("DOUBLE_FREE", rec, dev.id, "destroy", f"destroyed again by {self.who}, first at op {first[0]} by {first[1]}")
             return
-        where = self._published(dev)
-        if where is not None:
-            self._fault("USE_AFTER_FREE", rec, dev.id, "destroy-while-published", f"destroyed by {self.who} while still on the published {where} bus: any reader may reach it")
+        # A reader holding an older bus it loaded, not yet waited for: read now
+        # (a later sync in the same bus call must not excuse this destroy).
+        held = next((h for h in self.holds if not h.drained and any(d is dev for d in h.devices)), None)
+        if self._call is not None:
+            # Inside a bus call (a destructor the bus ran): never call back into the
+            # bus (a C bus refuses re-entry). Whether the device was still on the
+            # published bus is settled when the call returns (:meth:`settled`).
+            self._call.pending.append(_Pending(rec, self.who, self._call.publishes, held))
             return
-        for h in self.holds:
-            if not h.drained and any(d is dev for d in h.devices):
-                self._fault(
-                    "USE_AFTER_FREE",
-                    rec,
-                    dev.id,
-                    "destroy-while-held",
-                    f"destroyed by {self.who} while a reader still holds the {h.bus} bus it loaded at op {h.op} (no grace period since)",
-                )
-                return
+        self._after_destroy(rec, self.who, self._published(dev), held)
+
+    def _after_destroy(self, rec: _Record, who: str, where: str | None, held: "_Hold | None") -> None:
+        if where is not None:
+            self._fault("USE_AFTER_FREE", rec, rec.dev.id, "destroy-while-published", f"destroyed by {who} while still on the published {where} bus: any reader may reach it")
+        elif held is not None:
+            self._fault(
+                "USE_AFTER_FREE",
+                rec,
+                rec.dev.id,
+                "destroy-while-held",
+                f"destroyed by {who} while a reader still holds the {held.bus} bus it loaded at op {held.op} (no grace period since)",
+            )
+
+    # -- a bus call in progress -------------------------------------------------------
+    def bus_call(self, bus: str, before: list[Any] | None) -> "_Call":
+        """``with ledger.bus_call(bus, before):`` around a call into ``bus``:
+        ``before`` is what the bus held when the call began (its published
+        devices), so a destroy the bus runs before it publishes a new bus is
+        judged against it, and one after against what the bus holds when the
+        call has returned. Call :meth:`settled` after a call that returned."""
+        self._call = _Call(bus, list(before or ()), ledger=self)
+        return self._call
+
+    def settled(self, call: "_Call") -> None:
+        """Judge the destroys of a finished bus call (see :meth:`bus_call`)."""
+        for p in call.pending:
+            if p.publishes == 0:
+                where = call.bus if any(d is p.rec.dev for d in call.before) else None
+                if where is None:
+                    where = self._published(p.rec.dev, skip=call.bus)
+            else:
+                where = self._published(p.rec.dev)
+            self._after_destroy(p.rec, p.who, where, p.held)
+        call.pending.clear()
 
     def reached(self, dev: Any, how: str = "callback") -> None:
         """A callback (or a walk) reached ``dev``; a fault if it was destroyed."""
@@ -340,6 +371,8 @@ class Ledger:
         """A bus's ``publish`` (new bus pointer) or ``sync`` (grace period: every
         reader that held an older bus is done with it, as synchronize_srcu waits)."""
         self._event(what, bus)
+        if what == "publish" and self._call is not None and self._call.bus == bus:
+            self._call.publishes += 1
         if what == "sync":
             for h in self.holds:
                 if h.bus == bus:
@@ -361,6 +394,36 @@ class Ledger:
 
     def history(self, dev_id: str) -> list[LedgerEvent]:
         return [e for e in self.events if e.dev == dev_id]
+
+
+@dataclass
+class _Pending:
+    """A destroy inside a bus call, judged when the call returns: how many new
+    bus pointers the bus had published before it, and the undrained reader that
+    held the device then (if any)."""
+
+    rec: _Record
+    who: str
+    publishes: int
+    held: _Hold | None
+
+
+@dataclass
+class _Call:
+    """A call into one bus in progress (see :meth:`Ledger.bus_call`)."""
+
+    bus: str
+    before: list[Any]
+    publishes: int = 0
+    pending: list[_Pending] = field(default_factory=list)
+    ledger: Any = None
+
+    def __enter__(self) -> "_Call":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ledger is not None and self.ledger._call is self:
+            self.ledger._call = None
 
 
 class _Acting:

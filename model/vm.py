@@ -262,11 +262,11 @@ class VM:
             return [e[2] for e in fn()]
         return list(self._view[bus])
 
-    def _published_on(self, dev: Any) -> str | None:
+    def _published_on(self, dev: Any, skip: str | None = None) -> str | None:
         if self.dead is not None:
             return None
         for b in BUSES:
-            if any(d is dev for d in self.devices_on(b)):
+            if b != skip and any(d is dev for d in self.devices_on(b)):
                 return b
         return None
 
@@ -297,17 +297,26 @@ class VM:
     def _on_accept(self, dev: Any) -> None:
         self._accepted.append(dev)
 
-    def _bus_call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _bus_call(self, what: str, fn: Callable[[], Any], bus: str | None = None) -> Any:
+        """Call into a bus. ``bus``: the VM bus a call that may destroy devices
+        (register, unregister, destroy) goes to; the ledger judges those destroys
+        once the call has returned, never from inside it (see ``Ledger.bus_call``)."""
         try:
             with self.ledger.acting(f"bus:{getattr(self.spec, 'name', '?')} {what.split('(')[0]}"):
-                return fn()
+                if bus is None:
+                    return fn()
+                before = self.devices_on(bus) if self.dead is None and self.ledger.alive() else None
+                with self.ledger.bus_call(bus, before) as call:
+                    out = fn()
+                    self.ledger.settled(call)
+                return out
         except (OpTimeout, UsageError):
             raise
         except Exception as exc:  # a bus plugin's own bug: reported with the op
             raise _BusFault(f"bus {getattr(self.spec, 'name', '?')} raised {type(exc).__name__} in {what}: {exc}") from exc
 
     def _register(self, bus: str, addr: int, length: int, dev: Any) -> int:
-        rc = self._bus_call(f"register({addr:#x}, {length})", lambda: self.buses[bus].register(addr, length, dev))
+        rc = self._bus_call(f"register({addr:#x}, {length})", lambda: self.buses[bus].register(addr, length, dev), bus)
         rc = self._check_rc(rc, "register")
         self._vm_log.append(D.LogEntry("register", dev.id, addr, length, rc, bus))
         if rc == 0:
@@ -317,7 +326,7 @@ class VM:
         return rc
 
     def _unregister(self, bus: str, dev: Any) -> int:
-        rc = self._bus_call(f"unregister({dev.id})", lambda: self.buses[bus].unregister(dev))
+        rc = self._bus_call(f"unregister({dev.id})", lambda: self.buses[bus].unregister(dev), bus)
         rc = self._check_rc(rc, "unregister")
         self._vm_log.append(D.LogEntry("unregister", dev.id, 0, 0, rc, bus))
         if rc == 0 and any(d is dev for d in self._view[bus]):
@@ -664,7 +673,7 @@ class VM:
             bus = self.buses[name]
             fn = getattr(bus, "destroy", None)
             if callable(fn):
-                self._bus_call("destroy()", fn)
+                self._bus_call("destroy()", fn, name)
             else:
                 with self.ledger.acting(f"vm:kvm_io_bus_destroy({name}) for a bus without destroy()"):
                     for dev in self.devices_on(name):

@@ -61,7 +61,7 @@ class CFactory:
         self.bus_name = name
         self.capacity = info["capacity"] if info.get("capacity") is not None else NR_IOBUS_DEVS_2011
         self.era = info.get("era") or "today"
-        self._cls = bus_class(bool(info.get("ranges")), bool(info.get("stats")))
+        self._cls = bus_class(bool(info.get("ranges")), bool(info.get("stats")), bool(info.get("teardown")), bool(info.get("srcu_events")))
 
     def __call__(self, capacity: int | None = None, *, alloc: AllocationHook | None = None) -> CBus:
         cap = self.capacity if capacity is None else capacity

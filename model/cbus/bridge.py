@@ -366,6 +366,10 @@ class CBus:
             out.append((addr, length, self._devs[h]))
         return out
 
+    def _teardown(self) -> None:
+        """The VM's teardown of this bus (``p##teardown``: every device's destructor)."""
+        self._call("teardown", (), ("teardown",))
+
     def _stats(self) -> BusStats:
         comparisons, callbacks = self._call("stats", (), ("stats",))
         return BusStats(comparisons, callbacks)
@@ -401,7 +405,7 @@ class CBus:
                 elif tag == "exited":
                     st.child = None
                     raise self._fail(BusCrashed(op, call, reply[2], reply[1], w.log_tail(since)), recycle=True)
-                elif tag in ("cb_write", "cb_read", "cb_alloc", "cb_destructor", "cb_ioeventfd"):
+                elif tag in ("cb_write", "cb_read", "cb_alloc", "cb_destructor", "cb_ioeventfd", "cb_srcu"):
                     wire.send(w.wfd, self._callback(op, call, reply))
                 else:
                     raise self._fail(CBusError(op, call, f"worker protocol error: {reply!r}"))
@@ -423,6 +427,13 @@ class CBus:
         tag = reply[0]
         if tag == "cb_alloc":
             return ("cbret", bool(self._alloc(reply[1])) if self._alloc is not None else True)
+        if tag == "cb_srcu":
+            hook = getattr(self, "srcu", None)
+            if reply[1] not in ("publish", "sync"):
+                raise self._fail(CBusError(op, call, f"iobus_srcu_event() takes \"publish\" or \"sync\", not {reply[1]!r}"))
+            if hook is not None:
+                hook(reply[1])
+            return ("cbret",)
         h = reply[1]
         dev = self._devs.get(h)
         if dev is None:
@@ -495,15 +506,21 @@ class CBus:
 _CLASSES: dict[tuple[bool, bool], type] = {}
 
 
-def bus_class(has_ranges: bool, has_stats: bool) -> type:
-    """:class:`CBus` with ``ranges``/``stats`` exactly when the C file defines them,
-    so that ``hasattr(bus, "stats")`` tells the truth to the suite."""
-    key = (has_ranges, has_stats)
+def bus_class(has_ranges: bool, has_stats: bool, has_teardown: bool = False, srcu_events: bool = False) -> type:
+    """:class:`CBus` with ``ranges``/``stats``/``destroy`` exactly when the C file
+    defines ``ranges``/``stats``/``teardown``, and an ``srcu`` hook when it
+    reports its SRCU events, so that ``hasattr(bus, "stats")`` tells the truth to
+    the suite."""
+    key = (has_ranges, has_stats, has_teardown, srcu_events)
     if key not in _CLASSES:
-        ns: dict[str, Callable] = {}
+        ns: dict[str, Any] = {}
         if has_ranges:
             ns["ranges"] = CBus._ranges
         if has_stats:
             ns["stats"] = CBus._stats
+        if has_teardown:
+            ns["destroy"] = CBus._teardown
+        if srcu_events:
+            ns["srcu"] = None  # the VM's hook: called with "publish" / "sync"
         _CLASSES[key] = type("CBus", (CBus,), ns)
     return _CLASSES[key]

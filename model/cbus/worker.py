@@ -17,12 +17,13 @@ Child protocol (requests from the suite, replies from the child)::
     ("read", addr, len)              -> ("ret", rc, data)
     ("ranges",)                      -> ("ret", [(addr, len, handle), ...])
     ("stats",)                       -> ("ret", comparisons, callbacks)
+    ("teardown",)                    -> ("ret", 0)   (p##teardown: destructors of what is on the bus)
     ("destroy",)                     -> ("ret", 0), then the child exits
 
 While a request runs, the C code's device and allocation callbacks become
 ``("cb_write", handle, addr, len, data)``, ``("cb_read", handle, addr, len)``
-and ``("cb_alloc", site)``, ``("cb_destructor", handle)`` and ``("cb_ioeventfd",
-handle)`` frames; the suite answers each with ``("cbret", ...)``
+and ``("cb_alloc", site)``, ``("cb_destructor", handle)``, ``("cb_ioeventfd",
+handle)`` and ``("cb_srcu", "publish" | "sync")`` frames; the suite answers each with ``("cbret", ...)``
 and the child returns that answer to the C code. Devices thus live in the
 suite's process only.
 """
@@ -36,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the 
 import wire  # noqa: E402  (the sibling module, imported as a top-level module here)
 
 REQUIRED = ("create", "destroy", "register", "unregister", "write", "read")
-OPTIONAL = ("ranges", "stats")
+OPTIONAL = ("ranges", "stats", "teardown")
 #: The largest guest buffer the worker allocates for one access.
 MAX_BUFFER = 1 << 20
 #: The smallest guest buffer: room for what a device stores for a length <= 0.
@@ -47,6 +48,7 @@ READ_CB = WRITE_CB
 ALLOC_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)
 DESTRUCTOR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 FLAG_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+SRCU_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
 
 
 class Host(ctypes.Structure):  # struct iobus_host
@@ -57,6 +59,7 @@ class Host(ctypes.Structure):  # struct iobus_host
         ("alloc_ok", ALLOC_CB),
         ("dev_destructor", DESTRUCTOR_CB),
         ("dev_is_ioeventfd", FLAG_CB),
+        ("srcu_event", SRCU_CB),
     ]
 
 
@@ -92,7 +95,7 @@ def load(so_path, prefix):
     info["era"] = _string_symbol(lib, prefix + "era")
     info["summary"] = _string_symbol(lib, prefix + "summary")
     info["assumes"] = _string_symbol(lib, prefix + "assumes")
-    for name in ("capacity", "alloc_hook"):
+    for name in ("capacity", "alloc_hook", "srcu_events"):
         try:
             info[name] = ctypes.c_int.in_dll(lib, prefix + name).value
         except ValueError:
@@ -121,6 +124,7 @@ class Child:
         self.read = _fn(lib, prefix + "read", cint, [vp, u64, cint, vp])
         self.ranges = _fn(lib, prefix + "ranges", cint, [vp, ctypes.POINTER(Range), cint]) if hasattr(lib, prefix + "ranges") else None
         self.stats = _fn(lib, prefix + "stats", None, [vp, ctypes.POINTER(Stats)]) if hasattr(lib, prefix + "stats") else None
+        self.teardown = _fn(lib, prefix + "teardown", None, [vp]) if hasattr(lib, prefix + "teardown") else None
         self.has_alloc = has_alloc
         # The current access: the guest buffer (address, size, bytes given) and
         # how many bytes the accepting device stored.
@@ -133,6 +137,7 @@ class Child:
             ALLOC_CB(self._cb_alloc),
             DESTRUCTOR_CB(self._cb_destructor),
             FLAG_CB(self._cb_ioeventfd),
+            SRCU_CB(self._cb_srcu),
         )
 
     # -- callbacks from C -------------------------------------------------------
@@ -173,6 +178,9 @@ class Child:
 
     def _cb_ioeventfd(self, ctx, dev):
         return 1 if self._ask(("cb_ioeventfd", dev or 0))[1] else 0
+
+    def _cb_srcu(self, ctx, what):
+        self._ask(("cb_srcu", (what or b"").decode("utf-8", "replace")))
 
     def _cb_alloc(self, ctx, site):
         if not self.has_alloc:
@@ -216,6 +224,9 @@ class Child:
                 st = Stats()
                 self.stats(bus, ctypes.byref(st))
                 reply = ("ret", st.comparisons, st.callbacks)
+            elif op == "teardown":
+                self.teardown(bus)
+                reply = ("ret", 0)
             elif op == "destroy":
                 self.destroy(bus)
                 wire.send(self.wfd, ("ret", 0))

@@ -62,13 +62,14 @@ def build(spec: str) -> KernelBuild:
     from iobus_verify.model.kernel.era import detect
     from iobus_verify.model.kernel.extract import closure, parse_file
     from iobus_verify.model.kernel.tree import need_sort, open_tree
-    from iobus_verify.model.kernel.unit import ENTRIES, GLUE_TYPES, UNIT_FLAGS, build_unit, explain_compile_error, missing_api, shim_provides, unit_path
+    from iobus_verify.model.kernel.unit import ENTRIES, GLUE_TYPES, OPTIONAL_ENTRIES, UNIT_FLAGS, build_unit, explain_compile_error, missing_api, shim_provides, unit_path
 
     ks = parse_spec(spec)
     tree = open_tree(spec, ks.path)
     compiler()  # no compiler: say so before any work
     sources = [parse_file(tree.root / rel, rel) for rel in tree.sources]
-    extract = closure(sources, list(ENTRIES), shim_provides(), list(GLUE_TYPES))
+    optional = [e for e in OPTIONAL_ENTRIES if any(e in src.pieces for src in sources)]
+    extract = closure(sources, [*ENTRIES, *optional], shim_provides(), list(GLUE_TYPES))
     need_sort(spec, tree, "sort" in extract.unresolved)
     missing = missing_api(extract)
     if missing is not None:

@@ -9,7 +9,11 @@
  * What the stand-ins mean (and why they are faithful for this purpose):
  *  - one thread runs a bus: locks and lockdep checks vanish, RCU/SRCU
  *    publishing is a plain store, a grace period has no readers to wait for,
- *    and call_srcu()/call_rcu() run their callback at once;
+ *    and call_srcu()/call_rcu() run their callback at once; each store of a
+ *    bus pointer (rcu_assign_pointer) and each grace period (synchronize_*,
+ *    and the one call_srcu()/call_rcu() stand for) is reported to the suite
+ *    as "publish" / "sync", so its lifetime ledger sees their order against
+ *    the destructors;
  *  - every allocation goes through the suite's allocation hook (site
  *    "<op>:<allocator>", e.g. "register:kmalloc"), so fail_alloc drives the
  *    tree's own -ENOMEM handling;
@@ -122,6 +126,7 @@ typedef void (*swap_r_func_t)(void *a, void *b, int size, const void *priv);
 #define __GFP_ZERO 0u
 extern const struct iobus_host *kbus_host;
 extern const char *kbus_op; /* "register", "unregister", ... set by the glue */
+void kbus_srcu_event(const char *what); /* "publish" or "sync", to the suite's ledger */
 void *kbus_alloc(const char *allocator, size_t size, int zero);
 #define kmalloc(size, gfp) kbus_alloc("kmalloc", (size), 0)
 #define kzalloc(size, gfp) kbus_alloc("kzalloc", (size), 1)
@@ -158,7 +163,7 @@ struct rcu_head {
 struct srcu_struct { int kbus_unused; };
 typedef struct { int refs; } refcount_t;
 #define refcount_read(r) ((r)->refs)
-#define rcu_assign_pointer(p, v) ((p) = (v))
+#define rcu_assign_pointer(p, v) ((p) = (v), kbus_srcu_event("publish"))
 #define RCU_INIT_POINTER(p, v) ((p) = (v))
 #define rcu_dereference(p) (p)
 #define rcu_dereference_raw(p) (p)
@@ -170,12 +175,13 @@ typedef struct { int refs; } refcount_t;
 #define srcu_read_unlock(sp, idx) do { (void)(idx); } while (0)
 #define smp_mb__after_srcu_read_lock() do { } while (0)
 #define smp_mb() do { } while (0)
-#define synchronize_srcu(sp) do { } while (0)
-#define synchronize_srcu_expedited(sp) do { } while (0)
-#define synchronize_rcu() do { } while (0)
-#define call_srcu(sp, head, fn) ((fn)(head))
-#define call_srcu_expedited(sp, head, fn) ((fn)(head))
-#define call_rcu(head, fn) ((fn)(head))
+#define synchronize_srcu(sp) kbus_srcu_event("sync")
+#define synchronize_srcu_expedited(sp) kbus_srcu_event("sync")
+#define synchronize_rcu() kbus_srcu_event("sync")
+/* the callback runs after a grace period: report it, then run it */
+#define call_srcu(sp, head, fn) (kbus_srcu_event("sync"), (fn)(head))
+#define call_srcu_expedited(sp, head, fn) (kbus_srcu_event("sync"), (fn)(head))
+#define call_rcu(head, fn) (kbus_srcu_event("sync"), (fn)(head))
 
 /* Forward declarations the bus code uses before the tree's types arrive. */
 struct kvm;

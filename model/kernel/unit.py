@@ -37,6 +37,9 @@ from iobus_verify.model.kernel.extract import Extract, Piece, function_signature
 SHIM = Path(__file__).resolve().parent / "kshim.h"
 #: The functions the glue calls; everything else is what they use.
 ENTRIES = ("kvm_io_bus_register_dev", "kvm_io_bus_unregister_dev", "kvm_io_bus_write", "kvm_io_bus_read")
+#: Functions the glue calls when the tree has them (``kvm_io_bus_destroy``:
+#: the VM teardown's destructor loop, behind ``iobus_teardown``).
+OPTIONAL_ENTRIES = ("kvm_io_bus_destroy",)
 #: The types the glue itself needs from the tree.
 GLUE_TYPES = ("NR_IOBUS_DEVS", "enum kvm_bus", "struct kvm_io_bus", "struct kvm_io_range", "struct kvm_io_device_ops", "struct kvm_io_device")
 #: The shim renames these (kernel sort/bsearch, not the C library's): they are
@@ -98,6 +101,7 @@ def build_unit(spec: str, tree_root: Path, extract: Extract, era: str, reason: s
     first_is_vcpu = bool(write_params) and "kvm_vcpu" in write_params[0]
     ops_vcpu = "struct kvm_vcpu" in ops.uses
     unreg_rtype, _ = function_signature(extract.by_name("kvm_io_bus_unregister_dev"))
+    has_destroy = extract.by_name("kvm_io_bus_destroy") is not None
     lines: list[str] = []
 
     def emit(text: str) -> None:
@@ -139,6 +143,7 @@ def build_unit(spec: str, tree_root: Path, extract: Extract, era: str, reason: s
             fixed=int(fixed),
             ioeventfd=int("ioeventfd_count" in fields),
             unreg_void=int(unreg_rtype.strip() == "void"),
+            has_destroy=int(has_destroy),
             destructor=".destructor = kbus_dev_destructor," if "destructor" in ops_fields else "",
             era=_c_string(era),
             summary=_c_string(summary),
@@ -158,6 +163,14 @@ void *kbus_alloc(const char *allocator, size_t size, int zero)
 {{
 	snprintf(kbus_site, sizeof kbus_site, "%s:%s", kbus_op, allocator);
 	return zero ? iobus_zalloc(kbus_host, kbus_site, size) : iobus_malloc(kbus_host, kbus_site, size);
+}}
+
+/* The tree's RCU/SRCU steps (kshim.h's rcu_assign_pointer, synchronize_*,
+ * call_srcu) reach the suite's lifetime ledger. */
+const int iobus_srcu_events = 1;
+void kbus_srcu_event(const char *what)
+{{
+	iobus_srcu_event(kbus_host, what);
 }}
 
 /* A suite device as the tree sees it: a struct kvm_io_device whose ops call back. */
@@ -250,6 +263,23 @@ void iobus_destroy(struct iobus_bus *b)
 	 * runs (kvm_destroy_vm's teardown is not a bus operation the suite compares). */
 	(void)b;
 }}
+
+#define KBUS_HAS_DESTROY {has_destroy}
+#if KBUS_HAS_DESTROY
+/* kvm_destroy_vm(): for each bus, kvm_io_bus_destroy(kvm_get_bus(kvm, i)), then
+ * the pointer cleared; the glue drives one bus index, a bus an unregister
+ * dropped (NULL) has nothing, and the pointer is cleared first so that no
+ * later ranges() reads the freed bus. */
+void iobus_teardown(struct iobus_bus *b)
+{{
+	struct kvm_io_bus *bus = kbus_kvm.buses[KVM_MMIO_BUS];
+	(void)b;
+	kbus_op = "teardown";
+	kbus_kvm.buses[KVM_MMIO_BUS] = NULL;
+	if (bus)
+		kvm_io_bus_destroy(bus);
+}}
+#endif
 
 int iobus_register(struct iobus_bus *b, uint64_t addr, int len, iobus_dev_t dev)
 {{

@@ -268,3 +268,73 @@ def test_a_real_tree_builds_replays_and_agrees_with_its_model():
         assert all(s.error is None for s in r.buses[0].trace.steps), path.name
     r = run_fidelity(f"kernel:{tree}", model, 200, 0, None)
     assert r.agreed == r.n, r.disagreements[:3]
+
+
+# -- lifetimes: the ledger sees the tree's own destroys and SRCU steps -------------------
+
+_V2 = "iobus-scenario/2"
+
+
+def _efd(i, addr):
+    return {"op": "ioeventfd", "action": "assign", "id": i, "bus": "mmio", "addr": addr, "len": 4, "datamatch": None}
+
+
+def _deassign(i):
+    return {"op": "ioeventfd", "action": "deassign", "id": i}
+
+
+_FAIL = {"op": "fail_alloc", "bus": "mmio"}
+_HOLD = {"op": "hold_bus", "bus": "mmio"}
+_RELEASE = {"op": "release_bus", "bus": "mmio"}
+_DESTROY = {"op": "destroy_vm"}
+
+#: kernel-history.md's sequences on today's code: a shrink that fails, a reader
+#: holding the old bus across it, and the VM's teardown.
+_LIFETIME_SEQUENCES = {
+    "failed-shrink": [_efd("e1", 0x1000), _efd("e2", 0x2000), _FAIL, _deassign("e1"), _DESTROY],
+    "held-across-shrink": [_efd("e1", 0x1000), _efd("e2", 0x2000), _HOLD, _deassign("e1"), _RELEASE, _DESTROY],
+    "held-across-failed-shrink": [_efd("e1", 0x1000), _efd("e2", 0x2000), _HOLD, _FAIL, _deassign("e2"), _RELEASE, _DESTROY],
+    "teardown-with-devices": [_efd("e1", 0x1000), _efd("e2", 0x2000), _DESTROY],
+}
+
+
+def _lifetime(bus):
+    """(op, event, device, whether the bus or the VM did it) and the faults, op by op."""
+    events = [(i, e.what, e.dev, e.by.split(":")[0]) for i, s in enumerate(bus.trace.steps) for e in s.ledger if e.what in ("publish", "sync", "destroyed")]
+    faults = [(i, f.cls, f.dev, f.site) for i, s in enumerate(bus.trace.steps) for f in s.faults]
+    return events, faults
+
+
+@pytest.mark.parametrize("name", sorted(_LIFETIME_SEQUENCES))
+def test_the_ledger_sees_the_tree_s_own_destroys_publishes_and_grace_periods(name):
+    got, want = replay({"schema": _V2, "ops": _LIFETIME_SEQUENCES[name]}, [resolve(f"kernel:{TODAY}"), "upstream"]).buses
+    assert got.classes == want.classes
+    assert _lifetime(got) == _lifetime(want)
+    events, _ = _lifetime(got)
+    assert any(what == "publish" for _, what, _, _ in events) and any(what == "sync" for _, what, _, _ in events)
+    # destroy_vm ran the tree's kvm_io_bus_destroy: every device still on the bus destroyed by the bus
+    last = len(_LIFETIME_SEQUENCES[name]) - 1
+    assert not [f for f in _lifetime(got)[1] if f[1] == "LEAK"]
+    assert all(by == "bus" for i, what, _, by in events if i == last and what == "destroyed")
+
+
+def test_a_tree_that_destroys_before_publishing_is_a_use_after_free(tmp_path):
+    """A planted ordering bug in a copy of the today tree (the target's destructor
+    moved before the new bus is published, as f65886606c2d did for the others)."""
+    tree = _copy(TODAY, tmp_path, "early")
+    main_c = tree / "virt/kvm/kvm_main.c"
+    _edit(main_c, "\trcu_assign_pointer(kvm->buses[bus_idx], bus);\n\tsynchronize_srcu_expedited(&kvm->srcu);\n\tif (!bus) {", "\tif (bus)\n\t\tkvm_iodevice_destructor(dev);\n\trcu_assign_pointer(kvm->buses[bus_idx], bus);\n\tsynchronize_srcu_expedited(&kvm->srcu);\n\tif (!bus) {")
+    _edit(main_c, "\tkvm_iodevice_destructor(dev);\n\tkfree(old);\n\treturn 0;", "\tkfree(old);\n\treturn 0;")
+    (b,) = replay({"schema": _V2, "ops": [_efd("e1", 0x1000), _deassign("e1")]}, [resolve(f"kernel:{tree}")]).buses
+    assert _lifetime(b)[1] == [(1, "USE_AFTER_FREE", "e1", "destroy-while-published")]
+    assert b.classes[1].value == "USE_AFTER_FREE"
+
+
+def test_a_tree_that_frees_the_dropped_bus_without_destructors_leaks(tmp_path):
+    """90db10434b16's shape in a copy of the today tree: the failed shrink frees
+    the old array and destroys nothing. Today's eventfd.c keeps a device on
+    kvm->ioeventfds until its destructor runs, so both leak at destroy_vm."""
+    tree = _copy(TODAY, tmp_path, "leaky")
+    _edit(tree / "virt/kvm/kvm_main.c", "\t\tkvm_io_bus_destroy(old);\n\t\treturn -ENOMEM;", "\t\tkfree(old);\n\t\treturn -ENOMEM;")
+    (b,) = replay({"schema": _V2, "ops": _LIFETIME_SEQUENCES["failed-shrink"]}, [resolve(f"kernel:{tree}")]).buses
+    assert [(f[1], f[2], f[3]) for f in _lifetime(b)[1]] == [("LEAK", "e1", "destroy_vm"), ("LEAK", "e2", "destroy_vm")]

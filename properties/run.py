@@ -33,6 +33,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import get_state_machine_test
 
+from iobus_verify.properties.constants import bus_source, pinned_constants
 from iobus_verify.properties.machine import CLASSES, EXCEPTIONS, INVARIANTS, Divergence, MachineConfig, SearchStats, machine_for
 from iobus_verify.properties.profiles import budget
 from iobus_verify.reports.records import Finding, Result
@@ -241,7 +242,8 @@ def _hypothesis_search(
     if max_shrinks is not None:
         engine.MAX_SHRINKS = max_shrinks
     try:
-        test()
+        with pinned_constants(bus_source(config.spec)):
+            test()
     except BaseException as exc:  # noqa: BLE001 - sorted out below
         if isinstance(exc, KeyboardInterrupt):
             raise

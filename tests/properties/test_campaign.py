@@ -133,7 +133,10 @@ def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster
     redis_proc, redis_url = redis_server
     out1, out2 = tmp_path / "one", tmp_path / "two"
     args = ["campaign", "--bus", CORNER, "--profile", "dev", "--scheduler", cluster, "--db", redis_url]
-    assert main(args + ["--seeds", "0:1", "--out", str(out1)]) == 1  # no baseline: judged strictly, MISSED is new
+    # seed 3: the `none` rung's first survey (full capacity) finds MISSED, so its
+    # shrunk failure is saved under that survey's key (a seed whose MISSED only the
+    # small-capacity survey finds would save it under the second survey's key)
+    assert main(args + ["--seeds", "3:4", "--out", str(out1)]) == 1  # no baseline: judged strictly, MISSED is new
     bus_dir = out1 / "corner_bus.factory"
     report = load_report(bus_dir / "report.json")  # validates against the schema
     missed = {r.id: r for r in report.results}["differential.MISSED"]
@@ -177,7 +180,7 @@ def test_campaign_writes_checks_report_and_shares_examples_through_redis(cluster
     base = tmp_path / "corner.baseline.json"
     assert main(["baseline", "update", "--bus", CORNER, "--from-report", str(bus_dir / "report.json"), "--baseline", str(base)]) == 0
     second = campaign_report(resolve(CORNER), outcome, contract=None, baseline_path=base, base=baseline.load(base))
-    assert second.gate.verdict == "match"  # seeds 1-2 show what seed 0's baseline expects
+    assert second.gate.verdict == "match"  # seeds 1-2 show what seed 3's baseline expects
     assert "went on with the local database" in {r.id: r for r in second.results}["differential.MISSED"].detail
     write_outputs(second, out2)
     capsys.readouterr()

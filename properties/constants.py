@@ -8,9 +8,10 @@ before (two ``check`` calls in one process, a test after other tests, a Dask
 worker's second task), and on how the suite was installed (an editable install
 is "local", a wheel in site-packages is not).
 
-:func:`pinned_constants` fixes the pool for one search: the constants of every
-source file of this package, plus those of the bus's own Python file, read
-from the files (never from what happens to be imported). Everything else
+:func:`pinned_constants` fixes the pool for one search: the constants of the
+source files of the model and the search (:data:`_PACKAGES`), plus those of
+the bus's own Python file, read from the files (never from what happens to be
+imported). Everything else
 Hypothesis does is unchanged. Every Hypothesis run of the suite goes through
 it (the machine's searches, the piece properties).
 """
@@ -23,9 +24,11 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-#: The top-level directories of the package's source (``pyproject.toml`` maps
-#: ``iobus_verify.<name>`` onto each).
-_PACKAGES = ("iobus_verify", "iobus_verify.model", "iobus_verify.properties", "iobus_verify.proofs", "iobus_verify.reports", "iobus_verify.vmm")
+#: Whose constants a search may draw: the model it drives (the kernel's facts:
+#: device ports and ranges, C limits, capacities) and the search itself (its
+#: strategies), not the reports, proofs or other VMMs (``pyproject.toml`` maps
+#: ``iobus_verify.<name>`` onto each directory).
+_PACKAGES = ("iobus_verify.model", "iobus_verify.properties")
 
 
 def _providers() -> Any | None:

@@ -189,3 +189,13 @@ def test_a_bus_that_does_not_destroy_is_not_completed_by_the_vm(tmp_path, capsys
     (b,) = replay({"schema": _V2, "ops": ops}, [resolve(f"kernel:{tree}")]).buses
     assert "kvm_io_bus_unregister_dev leaves the destroy to its callers" in capsys.readouterr().err
     assert _faults(b) == [(2, "LEAK", "e1")]
+
+
+def test_no_array_is_compared_after_destroy_vm():
+    """kvm_destroy_vm frees every bus: a tree's ranges() is then empty (the glue
+    cleared the pointer before kvm_io_bus_destroy), a Python bus keeps its list;
+    neither is a registered-set finding."""
+    from iobus_verify.properties.replaying import first_divergence
+
+    ops = [{"op": "create_irqchip"}, {"op": "destroy_vm"}]
+    assert first_divergence(resolve(f"kernel:{TODAY}"), {"schema": _V2, "ops": ops}) is None

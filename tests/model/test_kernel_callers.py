@@ -191,6 +191,18 @@ def test_a_bus_that_does_not_destroy_is_not_completed_by_the_vm(tmp_path, capsys
     assert _faults(b) == [(2, "LEAK", "e1")]
 
 
+def test_bench_history_measures_a_kernel_tree(tmp_path, capsys):
+    """``bench_history --bus kernel:PATH --class CLASS``: the detection figure for a tree."""
+    from iobus_verify.properties.bench_history import main as bench
+
+    tree = _tree(tmp_path, "half5ea5", [_DESTROY, _STOP], True)
+    assert bench(["--bus", f"kernel:{tree}", "--class", "DOUBLE_FREE", "--seeds", "1"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"kernel:{tree}"))
+    assert row.split()[1:3] == ["DOUBLE_FREE", "1/1"]
+    assert bench(["--bus", f"kernel:{tree}", "--class", "NOT_A_CLASS"]) == 2
+    assert "give each --bus SPEC its --class" in capsys.readouterr().err
+
+
 def test_no_array_is_compared_after_destroy_vm():
     """kvm_destroy_vm frees every bus: a tree's ranges() is then empty (the glue
     cleared the pointer before kvm_io_bus_destroy), a Python bus keeps its list;

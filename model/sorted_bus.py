@@ -219,6 +219,12 @@ class RangeBus(OfferingBus):
             return -ENOENT if v.absent_enoent else 0  # C: if (i == bus->dev_count) return [-ENOENT | 0];
         if not self._alloc("unregister:kmalloc"):
             if v.fail_rule is FailRule.KEEP:
+                if v.capacity_excludes_ioeventfds and is_ioeventfd(dev):
+                    # eventfd.c (v3.11-v4.10) decrements bus->ioeventfd_count after the
+                    # unregister whatever it returned: the ioeventfd stays on the kept bus
+                    # uncounted, and the capacity test (dev_count - ioeventfd_count) counts
+                    # it from now on (seen against a real 3.18 tree's own glue-run deassign)
+                    self._ioeventfd_count -= 1
                 return -ENOMEM  # C (v3.5-v4.10): if (!new_bus) return -ENOMEM; the old bus stays
             doomed = [e[2] for e in self._range]
             others = [d for d in doomed if d is not dev]

@@ -651,7 +651,13 @@ def structural_failure(spec: Any, ref_vm: Any, bus_vm: Any, before: dict[str, li
     Where the bus exposes ``ranges()``: the registered set equals the
     reference's (as (addr, len, device id) multisets), the count never exceeds
     capacity, and the order is what :func:`expected_order` re-derives.
+    Not after ``destroy_vm``: ``kvm_destroy_vm`` has freed every bus, so there
+    is no array left to compare (a kernel tree's glue clears the bus pointer
+    before the tree's ``kvm_io_bus_destroy`` frees it, and its ``ranges()`` is
+    then empty, while a Python bus keeps its list).
     """
+    if getattr(bus_vm, "dead", None) is not None or getattr(ref_vm, "dead", None) is not None:
+        return None
     refs = bus_objects(ref_vm)
     for name, b in bus_objects(bus_vm).items():
         r = getattr(b, "ranges", None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iobus_verify.errors import UsageError
+from iobus_verify.model.cbus import CFactory
 
 ERAS = ("2011", "today")
 
@@ -53,12 +54,15 @@ class KernelBuild:
     build_seconds: float
     cached: bool
     functions: tuple[str, ...]
+    callers: str = "today"  # the caller rules the tree's coalesced_mmio.c / eventfd.c have (lifetime.CALLERS)
+    callers_reason: str = ""
 
 
 def build(spec: str) -> KernelBuild:
     """Extract, generate, compile (or reuse) and check the bus of the tree ``spec`` names."""
     from iobus_verify.model.cbus import CompileError, CSpec, DEFAULT_PREFIX, compile_bus, load_cspec
     from iobus_verify.model.cbus.build import cache_dir, compiler
+    from iobus_verify.model.kernel.callers import decide as decide_callers
     from iobus_verify.model.kernel.era import detect
     from iobus_verify.model.kernel.extract import closure, parse_file
     from iobus_verify.model.kernel.tree import need_sort, open_tree
@@ -84,7 +88,8 @@ def build(spec: str) -> KernelBuild:
         era = ks.era
     elif ks.era is not None:
         reason = f"{reason} (and @{ks.era} asked for it)"
-    summary = f"kernel tree {tree.root.name} (Linux {tree.release}), {reason}"
+    callers = decide_callers(spec, tree.root, era, extract)
+    summary = f"kernel tree {tree.root.name} (Linux {tree.release}), {reason}; {callers.reason}"
     unit = build_unit(spec, tree.root, extract, era, reason, summary)
     path = unit_path(cache_dir(), tree.root, unit.text)
     try:
@@ -101,7 +106,31 @@ def build(spec: str) -> KernelBuild:
         factory = load_cspec(cspec, name=f"kernel-{tree.root.name}")
     except CompileError as exc:
         raise UsageError(explain_compile_error(spec, tree.root, unit.pieces, exc.output)) from None
-    return KernelBuild(factory, era, reason, tree.release, str(path), b.seconds, b.cached, tuple(p.name for p in extract.functions))
+    factory = KernelFactory.of(factory, callers.name, callers.bus_destroys)
+    return KernelBuild(factory, era, reason, tree.release, str(path), b.seconds, b.cached, tuple(p.name for p in extract.functions), callers.name, callers.reason)
+
+
+class KernelFactory(CFactory):
+    """A tree's bus factory: the C bridge's, plus what the tree's callers are
+    (``callers``: the VM runs them, :func:`~iobus_verify.model.lifetime.callers_of`)
+    and whether the tree's unregister destroys its device, given to each bus as
+    ``destroys_on_unregister`` (the VM then never completes a destroy for it)."""
+
+    callers: str = "today"
+    destroys: bool | None = None
+
+    @classmethod
+    def of(cls, factory: CFactory, callers: str, destroys: bool | None) -> "KernelFactory":
+        kf = cls.__new__(cls)
+        kf.__dict__.update(factory.__dict__)
+        kf.callers, kf.destroys = callers, destroys
+        return kf
+
+    def __call__(self, capacity: int | None = None, *, alloc=None):
+        bus = super().__call__(capacity, alloc=alloc)
+        if self.destroys is not None:
+            bus.destroys_on_unregister = self.destroys
+        return bus
 
 
 def resolve_kernel(spec: str):
@@ -125,9 +154,12 @@ def _stamp(spec: str) -> tuple:
 
     tree = open_tree(spec, parse_spec(spec).path)
     out = [spec]
-    for rel in (*tree.sources, "Makefile"):
-        st = (tree.root / rel).stat()
-        out.append((rel, st.st_size, st.st_mtime_ns))
+    from iobus_verify.model.kernel.callers import COALESCED, EVENTFD
+
+    for rel in (*tree.sources, "Makefile", COALESCED, EVENTFD):
+        p = tree.root / rel
+        st = p.stat() if p.is_file() else None
+        out.append((rel, st.st_size, st.st_mtime_ns) if st else (rel, None))
     return tuple(out)
 
 
@@ -138,5 +170,5 @@ def _cached(spec: str) -> KernelBuild:
         kb = build(spec)
         _BUILDS[key] = kb
         how = "cached build" if kb.cached else f"built in {kb.build_seconds:.2f} s"
-        print(f"iobus-verify: {spec}: Linux {kb.release}, {kb.reason}; {len(kb.functions)} functions extracted, {how}", file=sys.stderr)
+        print(f"iobus-verify: {spec}: Linux {kb.release}, {kb.reason}; {kb.callers_reason}; {len(kb.functions)} functions extracted, {how}", file=sys.stderr)
     return kb

@@ -236,3 +236,22 @@ def test_the_main_job_family_is_kvm_and_the_reference_belongs_to_none_of_the_che
     assert family_variants() == VARIANTS
     assert "linear" not in family_variants("kvm")
     assert all(b.family in families() for b in REGISTRY.values())
+
+
+def test_v3_18_a_failed_unregister_leaves_the_ioeventfd_on_the_bus_uncounted():
+    """eventfd.c (v3.11-v4.10) decrements ioeventfd_count after the unregister
+    whatever it returned; when the shrink fails the ioeventfd stays on the kept
+    bus and counts against the capacity from then on (as a real 3.18 tree does
+    through the C bridge)."""
+    from iobus_verify.model.history import HIST_3_18
+
+    fails = FailNth()
+    bus = RangeBus(HIST_3_18, 2, alloc=fails)
+    e1 = Dev("e1", 0x1000, 4)
+    e1.ioeventfd = True
+    assert bus.register(0x1000, 4, e1) == 0
+    fails.fail_next()
+    assert bus.unregister(e1) == -ENOMEM
+    assert [d.name for _, _, d in bus.ranges()] == ["e1"]
+    assert bus.register(0x2000, 4, Dev("p1", 0x2000, 4)) == 0
+    assert bus.register(0x3000, 4, Dev("p2", 0x3000, 4)) == -ENOSPC  # e1 + p1 counted: 2 of 2

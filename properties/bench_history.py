@@ -13,9 +13,10 @@ of at most 20 operations) at ``--capacity`` (default: the ci profile's small
 capacity): before the fix with the class raising (the search stops at its
 first failure; its shrinking is capped, since only the detection is measured),
 after it as a survey of the whole budget. The load average is printed with the
-figures: seconds are wall-clock, operations are not. The kernel-tree modules
-are imported in every run (:func:`same_constants`), so that a tree and a
-history variant are searched with the same draws.
+figures: seconds are wall-clock, operations are not. A tree and the history
+variant it matches are searched with the same draws: every search pins
+Hypothesis's constants pool (``properties/constants.py``), whatever modules
+the process has loaded.
 
 Any bus spec can be measured instead of the history variants, a kernel tree
 above all (``--bus kernel:PATH``, the tree's own code through the C bridge):
@@ -43,19 +44,6 @@ PAIRS = (
     ("hist-xaga", "hist-b1cb", "DOUBLE_FREE", "(mis-merge; clean: b1cb1fac22ab)"),
     ("hist-5ea5-half", "hist-5ea5", "DOUBLE_FREE", "5ea5ca3c2b4b whole"),
 )
-
-
-def same_constants() -> None:
-    """Import the kernel-tree and C-bridge modules whatever is measured.
-
-    Hypothesis draws some values from the constants of the modules loaded in
-    the process (its local-constants pool), so a search with the same seed
-    draws differently in a process that has loaded these modules (any
-    ``--bus kernel:PATH`` run does) and one that has not: a tree and the
-    history variant it matches would be measured with different draws."""
-    import iobus_verify.model.cbus  # noqa: F401
-    import iobus_verify.model.kernel  # noqa: F401
-    from iobus_verify.model.kernel import callers, era, extract, tree, unit  # noqa: F401
 
 
 def detect(name: str, cls: str, seed: int, capacity: int | None) -> tuple[int | None, float | None]:
@@ -103,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", metavar="SPEC", action="append", help="with --bus: the version after the fix, surveyed for the same class ('-': none)")
     p.add_argument("--fix", action="append", help="with --bus: the fixing commit, printed in the last column")
     args = p.parse_args(argv)
-    same_constants()
     pairs: tuple = PAIRS
     if args.bus or args.cls or args.after:
         from iobus_verify.errors import UsageError

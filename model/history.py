@@ -43,7 +43,7 @@ and its callers.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from iobus_verify.model.comparators import cmp_2011, cmp_upstream
@@ -213,6 +213,31 @@ MEMBERS: tuple[tuple[Variant, str], ...] = (
     (HIST_5EA5_HALF, "5d3c"),
     (HIST_5EA5, "today"),
     (HIST_TODAY, "today"),
+)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One historical regression the family tells apart: the lifetime class
+    ``cls`` on ``before``, none on ``after`` (the version with ``fix``)."""
+
+    before: str
+    after: str
+    cls: str
+    fix: str
+    why: str
+
+
+#: Every regression of the family, oldest first: the quality set
+#: (``tests/quality/test_history.py``) and ``bench_history`` run these.
+REGRESSIONS: tuple[Regression, ...] = (
+    Regression("hist-3.18", "hist-90db", "USE_AFTER_FREE", "90db10434b16", "a failing unregister the callers freed after"),
+    Regression("hist-90db", "hist-f658", "LEAK", "f65886606c2d", "the dropped bus's devices leaked (syzbot, 2020)"),
+    Regression("hist-f658", "hist-2ee3", "USE_AFTER_FREE", "2ee3757424be", "destroyed before the grace period"),
+    Regression("hist-5d3c", "hist-2ee3", "USE_AFTER_FREE", "2ee3757424be", "destroyed before the grace period"),
+    Regression("hist-23fa", "hist-b1cb", "LEAK", "b1cb1fac22ab", "the target zone leaked on a failed unregister"),
+    Regression("hist-xaga", "hist-b1cb", "DOUBLE_FREE", "(mis-merge; clean: b1cb1fac22ab)", "a vendor mis-merge against the clean b1cb1fac22ab state"),
+    Regression("hist-5ea5-half", "hist-5ea5", "DOUBLE_FREE", "5ea5ca3c2b4b whole", "5ea5ca3c2b4b taken whole: bus and callers agree"),
 )
 
 

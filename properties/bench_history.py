@@ -35,15 +35,11 @@ import sys
 import statistics
 import time
 
-PAIRS = (
-    ("hist-3.18", "hist-90db", "USE_AFTER_FREE", "90db10434b16"),
-    ("hist-90db", "hist-f658", "LEAK", "f65886606c2d"),
-    ("hist-f658", "hist-2ee3", "USE_AFTER_FREE", "2ee3757424be"),
-    ("hist-5d3c", "hist-2ee3", "USE_AFTER_FREE", "2ee3757424be"),
-    ("hist-23fa", "hist-b1cb", "LEAK", "b1cb1fac22ab"),
-    ("hist-xaga", "hist-b1cb", "DOUBLE_FREE", "(mis-merge; clean: b1cb1fac22ab)"),
-    ("hist-5ea5-half", "hist-5ea5", "DOUBLE_FREE", "5ea5ca3c2b4b whole"),
-)
+
+def _pairs() -> tuple:
+    from iobus_verify.model.history import REGRESSIONS
+
+    return tuple((r.before, r.after, r.cls, r.fix) for r in REGRESSIONS)
 
 
 def detect(name: str, cls: str, seed: int, capacity: int | None) -> tuple[int | None, float | None]:
@@ -91,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", metavar="SPEC", action="append", help="with --bus: the version after the fix, surveyed for the same class ('-': none)")
     p.add_argument("--fix", action="append", help="with --bus: the fixing commit, printed in the last column")
     args = p.parse_args(argv)
-    pairs: tuple = PAIRS
+    pairs: tuple = _pairs()
     if args.bus or args.cls or args.after:
         from iobus_verify.errors import UsageError
         from iobus_verify.model.lifetime import LIFETIME_CLASSES

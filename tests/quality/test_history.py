@@ -27,15 +27,10 @@ from iobus_verify.properties.replaying import first_divergence_class
 from iobus_verify.properties.machine import SearchStats
 from iobus_verify.properties.run import Found, SearchPlan, _hypothesis_search, minimise_found, survey
 
+from iobus_verify.model.history import REGRESSIONS
+
 #: (before the fix, after it, the class, the fix)
-PAIRS = (
-    ("hist-3.18", "hist-90db", "USE_AFTER_FREE", "90db10434b16: a failing unregister the callers freed after"),
-    ("hist-90db", "hist-f658", "LEAK", "f65886606c2d: the dropped bus's devices leaked (syzbot, 2020)"),
-    ("hist-5d3c", "hist-2ee3", "USE_AFTER_FREE", "2ee3757424be: destroyed before the grace period"),
-    ("hist-23fa", "hist-b1cb", "LEAK", "b1cb1fac22ab: the target zone leaked on a failed unregister"),
-    ("hist-xaga", "hist-b1cb", "DOUBLE_FREE", "a vendor mis-merge against the clean b1cb1fac22ab state"),
-    ("hist-5ea5-half", "hist-5ea5", "DOUBLE_FREE", "5ea5ca3c2b4b taken whole: bus and callers agree"),
-)
+PAIRS = tuple((r.before, r.after, r.cls, f"{r.fix}: {r.why}") for r in REGRESSIONS)
 
 _SURVEYS: dict[str, object] = {}
 #: Hypothesis's shrinks before the project's minimiser takes over (see below).

@@ -65,12 +65,6 @@ _FRESH = st.one_of(S.small_world_ranges(), S.ranges())
 _FRESH_ACCESS = st.tuples(S.addresses(), st.sampled_from(S.ACCESS_SIZES))
 
 
-def _gone_step() -> Any:
-    from iobus_verify.model.vm import Step
-
-    return Step(rc=-1, error=None)
-
-
 class Divergence(Exception):
     """A divergence of the bus under test from the reference, with its scenario."""
 
@@ -231,7 +225,6 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             raising = config.raising
             self.ledger_diverged = raising is not None and not (set(raising) & set(LIFETIME_CLASSES))
             self.ref_seen: set = set()  # the reference's lifetime fault keys so far
-            self.dead = False  # destroy_vm ran: every later rule is a no-op
             self.raised = False  # a divergence was raised: the run ends without teardown
             self.holds = {b: 0 for b in BUSES}
             if any(not callable(getattr(b, "ranges", None)) for b in bus_objects(self.bus).values()):
@@ -265,7 +258,7 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
             # device that outlives its VM is a LEAK only destroy_vm shows.
             # (Not in a search where only trace classes raise, check's shrinking of
             # a trace finding: there the ledgers are not compared at all.)
-            if draw_teardown and not self.raised and not self.dead and self.ops and not self.ledger_diverged:
+            if draw_teardown and not self.raised and self.ops and not self.ledger_diverged:
                 try:
                     self.apply({"op": "destroy_vm"})
                 finally:
@@ -286,14 +279,11 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
                         pass
 
         def apply(self, op: dict[str, Any]) -> tuple[Any, Any]:
-            if self.dead:  # destroy_vm ended the run
-                return _GONE, None
             self.ops.append(op)
             stats.ops += 1
             # the candidates an access meets, for the coverage counts (only while comparing)
             before_ref = self.live_ranges(op["bus"]) if not self.diverged and op["op"] in ("read", "write") else None
             ref_step = self.ref.apply(op)
-            self.dead = op["op"] == "destroy_vm"
             if self.diverged and self.ledger_diverged:  # the rules only read the reference's step
                 return ref_step, None
             before = self.ranges_snapshot() if not self.diverged else None
@@ -622,10 +612,6 @@ def machine_for(config: MachineConfig, stats: SearchStats | None = None) -> type
     DifferentialMachine.__name__ = f"Differential_{_safe(spec.name)}"
     DifferentialMachine.__qualname__ = DifferentialMachine.__name__
     return DifferentialMachine
-
-
-#: What a rule sees after destroy_vm (no VM to run on): an rc no rule treats as success.
-_GONE = _gone_step()
 
 
 # -- the invariants on ranges() ------------------------------------------------------------------

@@ -129,7 +129,7 @@ def campaign_report(spec: Any, out: Any, *, contract: str | None, baseline_path:
     reason = out.interrupted
     gate = gates.judge(results, runs, reason, baseline_path, baseline=base, spec=spec, judged_kinds=judged_kinds(PHASES, runs), contract=contract)
     return Report(
-        BusInfo(spec.name, spec.spec, spec.kind, spec.summary),
+        BusInfo.of(spec),
         out.plan.profile,
         out.plan.seed_start,
         tuple(results),

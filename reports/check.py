@@ -71,10 +71,6 @@ def _unique(scenarios: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _bus_info(spec: BusSpec) -> BusInfo:
-    return BusInfo(spec.name, spec.spec, spec.kind, spec.summary)
-
-
 def check(
     spec: BusSpec,
     *,
@@ -127,7 +123,7 @@ def check(
         results, runs, reason, bpath, baseline=base, spec=spec, judged_kinds=judged_kinds(phase_list, runs), contract=contract
     )
     report = Report(
-        _bus_info(spec),
+        BusInfo.of(spec),
         profile,
         seed,
         tuple(results),

@@ -46,6 +46,11 @@ class BusInfo:
     def from_json(cls, obj: dict[str, Any]) -> "BusInfo":
         return cls(obj["name"], obj["spec"], obj["kind"], obj.get("summary", ""))
 
+    @classmethod
+    def of(cls, spec: Any) -> "BusInfo":
+        """What a report says of a resolved bus spec (check's and a campaign's alike)."""
+        return cls(spec.name, spec.spec, spec.kind, spec.summary)
+
 
 @dataclass(frozen=True)
 class PhaseRun:
